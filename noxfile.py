@@ -1,0 +1,54 @@
+"""Nox sessions: ``tests``, ``demo``, ``lint``, ``bench``.
+
+Every session installs the CPU wheel of PyTorch first (``torch==2.13.0``): an unpinned ``torch``
+pulls a multi-GB CUDA build.
+"""
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+TORCH = "torch==2.13.0"
+
+
+def _install(session: nox.Session, extras: str = "dev") -> None:
+    session.install(TORCH)
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Default test suite (runs on a fresh clone; real-data tests skip without ../shared/data)."""
+    _install(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_slow(session: nox.Session) -> None:
+    """Slow real-data tests only."""
+    _install(session)
+    session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Train URMF on the bundled real data, cluster, score and plot (``remadom demo``)."""
+    _install(session)
+    session.run("remadom", "demo", "--outdir", "remadom_demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff lint."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """URMF vs SpatialGlue speed/memory benchmark (installs SpatialGlue with --no-deps)."""
+    _install(session, "dev,bench")
+    session.install("--no-deps", "SpatialGlue")
+    session.run("python", "benchmarks/urmf_vs_spatialglue.py", *session.posargs)

@@ -1,0 +1,27 @@
+"""Data layer shared by all models: graphs, registry fields, masks, preprocessing, checks."""
+
+from ._fields import ObspField, graph_fingerprint
+from ._graph import feature_graph, spatial_graph
+from ._mosaic import presence_mask
+from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
+from ._propagate import normalized_adjacency, propagate
+from ._validate import check_counts, check_finite, check_modalities, check_same_obs, get_matrix
+
+__all__ = [
+    "ObspField",
+    "check_counts",
+    "check_finite",
+    "check_modalities",
+    "check_same_obs",
+    "clr",
+    "feature_graph",
+    "get_matrix",
+    "graph_fingerprint",
+    "lsi_atac",
+    "normalized_adjacency",
+    "pca_protein",
+    "pca_rna",
+    "presence_mask",
+    "propagate",
+    "spatial_graph",
+]

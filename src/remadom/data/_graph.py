@@ -1,0 +1,134 @@
+"""Spatial and feature-space graphs, stored as sparse ``obsp`` matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import scanpy as sc
+import scipy.sparse as sp
+import squidpy as sq
+from anndata import AnnData
+from mudata import MuData
+
+
+def _check_spatial(adata: AnnData | MuData, spatial_key: str, what: str = "data") -> np.ndarray:
+    if spatial_key not in adata.obsm:
+        raise ValueError(
+            f"{what} has no obsm['{spatial_key}']: spatial coordinates are needed to build the "
+            f"spatial graph. Put the (n_obs, 2) coordinates in obsm['{spatial_key}'] or pass "
+            "`spatial_key=` naming the obsm entry that holds them."
+        )
+    coords = np.asarray(adata.obsm[spatial_key])
+    if coords.ndim != 2 or coords.shape[0] != adata.n_obs:
+        raise ValueError(f"obsm['{spatial_key}'] must have shape (n_obs, 2); got {coords.shape}.")
+    if not np.isfinite(coords).all():
+        raise ValueError(f"obsm['{spatial_key}'] contains NaN or inf coordinates; drop those spots first.")
+    return coords
+
+
+def spatial_graph(
+    data: AnnData | MuData,
+    n_neighs: int = 6,
+    radius: float | tuple[float, float] | None = None,
+    coord_type: str | None = None,
+    spatial_key: str = "spatial",
+    library_key: str | None = None,
+    key_added: str = "spatial",
+) -> None:
+    """Build the spatial neighbour graph with :func:`squidpy.gr.spatial_neighbors`.
+
+    Parameters
+    ----------
+    data
+        AnnData, or MuData with ``obsm[spatial_key]`` at the MuData level.
+    n_neighs
+        Number of nearest neighbours (generic coordinates) or grid neighbours (Visium: 6).
+    radius
+        If set, connect every pair of spots within this distance (same units as the coordinates),
+        as in StereoMM's radius graph.
+    coord_type
+        ``"grid"`` or ``"generic"``; ``None`` lets squidpy decide.
+    spatial_key
+        Key of the ``(n_obs, 2)`` coordinates in ``obsm``.
+    library_key
+        Column of ``obs`` with section ids; spots of different sections are never connected.
+    key_added
+        Graph is stored in ``obsp[f"{key_added}_connectivities"]`` and
+        ``obsp[f"{key_added}_distances"]`` (CSR, ``n_obs x n_obs``); on a MuData also in every
+        modality that covers all of the MuData's observations.
+
+    Returns
+    -------
+    Nothing; writes ``obsp`` and ``uns[f"{key_added}_neighbors"]``.
+
+    Raises
+    ------
+    ValueError
+        If ``obsm[spatial_key]`` is missing, of the wrong shape or not finite.
+    """
+    _check_spatial(data, spatial_key)
+    if isinstance(data, MuData):
+        tmp = AnnData(obs=data.obs[[library_key]] if library_key else data.obs[[]].copy())
+        tmp.obsm[spatial_key] = np.asarray(data.obsm[spatial_key])
+        _spatial_neighbors(tmp, n_neighs, radius, coord_type, spatial_key, library_key, key_added)
+        for k in ("connectivities", "distances"):
+            data.obsp[f"{key_added}_{k}"] = tmp.obsp[f"{key_added}_{k}"]
+        data.uns[f"{key_added}_neighbors"] = tmp.uns[f"{key_added}_neighbors"]
+        for mod in data.mod.values():
+            if mod.n_obs == data.n_obs and (mod.obs_names == data.obs_names).all():
+                for k in ("connectivities", "distances"):
+                    mod.obsp[f"{key_added}_{k}"] = tmp.obsp[f"{key_added}_{k}"]
+    else:
+        _spatial_neighbors(data, n_neighs, radius, coord_type, spatial_key, library_key, key_added)
+
+
+def _spatial_neighbors(adata, n_neighs, radius, coord_type, spatial_key, library_key, key_added):
+    kwargs = dict(spatial_key=spatial_key, key_added=key_added, library_key=library_key)
+    if radius is not None:
+        kwargs.update(radius=radius, coord_type=coord_type or "generic")
+    else:
+        kwargs.update(n_neighs=n_neighs, coord_type=coord_type)
+    sq.gr.spatial_neighbors(adata, **kwargs)
+    for k in ("connectivities", "distances"):
+        adata.obsp[f"{key_added}_{k}"] = sp.csr_matrix(adata.obsp[f"{key_added}_{k}"])
+
+
+def feature_graph(
+    adata: AnnData,
+    n_neighbors: int = 15,
+    use_rep: str | None = "X_pca",
+    key_added: str = "feature",
+    random_state: int = 0,
+) -> None:
+    """Per-modality kNN graph in feature space with :func:`scanpy.pp.neighbors`.
+
+    Parameters
+    ----------
+    adata
+        One modality.
+    n_neighbors
+        Number of nearest neighbours.
+    use_rep
+        ``obsm`` key of the representation (``"X"`` for ``.X``).
+    key_added
+        Stored in ``obsp[f"{key_added}_connectivities"]`` / ``obsp[f"{key_added}_distances"]``.
+    random_state
+        Seed for the approximate nearest-neighbour search.
+
+    Raises
+    ------
+    ValueError
+        If ``use_rep`` is not in ``obsm``.
+    """
+    if use_rep not in (None, "X") and use_rep not in adata.obsm:
+        raise ValueError(
+            f"obsm['{use_rep}'] not found; compute it first (e.g. remadom.data.pca_rna) or pass "
+            "use_rep='X'."
+        )
+    sc.pp.neighbors(
+        adata,
+        n_neighbors=n_neighbors,
+        use_rep=use_rep,
+        key_added=key_added,
+        random_state=random_state,
+    )
+

@@ -1,0 +1,42 @@
+"""Small real data sets shipped inside the package (no network needed)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import anndata as ad
+import mudata as md
+
+_FILES = files("remadom.datasets") / "files"
+
+
+def lymph_node_s1() -> md.MuData:
+    """Human lymph node slice A1, 10x Visium CytAssist protein panel (31 ADTs, 3484 spots).
+
+    ``mdata["prot"].X`` holds ADT counts; ``obsm["spatial"]`` Visium array coordinates;
+    ``obs["final_annot"]`` 10 annotated regions. The paired RNA half is not redistributable at
+    this size (see :func:`remadom.datasets.lymph_node_full` for the full data).
+
+    Source: Long et al., SpatialGlue, Nat Methods 2024 (data), as redistributed by SpaMosaic
+    (MIT). Full provenance in ``uns["provenance"]``.
+
+    Returns
+    -------
+    MuData ``3484 x 31`` with modality ``"prot"``.
+    """
+    mdata = md.read_h5mu(str(_FILES / "lymph_node_s1.h5mu"))
+    return mdata
+
+
+def her2st_c2() -> ad.AnnData:
+    """HER2+ breast tumour section C2, spatial transcriptomics counts with the H&E image.
+
+    187 spots x 11477 genes (genes detected in at least 10 spots); ``obsm["spatial"]`` in
+    full-resolution pixels; H&E in ``uns["spatial"]["C2"]["images"]["hires"]`` (2000 x 1871 x 3)
+    with scalefactors (scanpy / squidpy convention); ``obs["expr_cluster"]`` the authors'
+    expression clusters (no pathologist labels exist for C2).
+
+    Source: Andersson et al., Nat Commun 2021 (github almaan/her2st; Zenodo 3957257). Full
+    provenance in ``uns["provenance"]``.
+    """
+    return ad.read_h5ad(str(_FILES / "her2st_c2_he.h5ad"))

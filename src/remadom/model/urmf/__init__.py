@@ -1,0 +1,4 @@
+from ._model import URMF
+from ._module import URMFModule
+
+__all__ = ["URMF", "URMFModule"]

@@ -1,0 +1,403 @@
+"""URMF model class: the user API (setup, train, latents, uncertainty, reconstructions)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from mudata import MuData
+from scvi.data import AnnDataManager
+from scvi.data.fields import LayerField, MuDataWrapper, ObsmField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+
+from remadom.data import (
+    ObspField,
+    check_counts,
+    check_finite,
+    check_modalities,
+    check_same_obs,
+    feature_graph,
+    get_matrix,
+    propagate,
+)
+from remadom.train import CheckedTrainingPlan
+
+from ._module import URMFModule
+
+logger = logging.getLogger(__name__)
+
+MuDataObsmField = MuDataWrapper(ObsmField)
+MuDataLayerField = MuDataWrapper(LayerField)
+MuDataObspField = MuDataWrapper(ObspField)
+
+_LIKELIHOODS = ("gaussian", "nb")
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
+
+
+class URMF(UnsupervisedTrainingMixin, BaseModelClass):
+    """Uncertainty-rebalanced multimodal fusion for spatial multi-omics.
+
+    Per-modality variational encoders over the spatial graph and each modality's feature kNN
+    graph (SpatialGlue's dual-graph design, Long et al., Nat Methods 2024), fused with
+    uncertainty gating, ChannelGate, EURO gradient rebalancing, UDR and a TSA adapter; see
+    :class:`~remadom.model.urmf.URMFModule` for the exact definition of each part. Graph layers
+    are precomputed sparse propagations, so training is minibatched over spots and memory grows
+    with the number of edges, never with ``n_obs^2``.
+
+    Parameters
+    ----------
+    mdata
+        MuData registered with :meth:`setup_mudata`.
+    n_latent
+        Latent width.
+    n_hidden
+        Hidden width of encoders and decoders.
+    **module_kwargs
+        Passed to :class:`~remadom.model.urmf.URMFModule` (switches ``use_gating``,
+        ``use_channel_gate``, ``use_udr``, ``use_euro``, ``use_tsa``; weights ``kl_weight``,
+        ``udr_weight``, ``euro_alpha``, ``gate_temperature``; ``dropout_rate``).
+
+    Examples
+    --------
+    >>> remadom.data.spatial_graph(mdata, n_neighs=6)
+    >>> remadom.model.URMF.setup_mudata(mdata, modalities=["rna", "prot"],
+    ...                                 layers={"rna": "X_pca", "prot": "X_pca"})
+    >>> model = remadom.model.URMF(mdata)
+    >>> model.train()
+    >>> mdata.obsm["X_urmf"] = model.get_latent_representation()
+    """
+
+    _module_cls = URMFModule
+    _training_plan_cls = CheckedTrainingPlan
+
+    def __init__(self, mdata: MuData, n_latent: int = 20, n_hidden: int = 128, **module_kwargs):
+        super().__init__(mdata)
+        info = self.adata_manager.registry["setup_args"]
+        self.modalities = list(info["modalities"])
+        likelihoods = self._likelihoods_from_registry()
+        n_graphs = 2 if info["use_feature_graph"] else 1
+        n_inputs, n_outputs = {}, {}
+        for m in self.modalities:
+            width = self.adata_manager.get_from_registry(f"{m}_input").shape[1]
+            n_inputs[m] = [width // n_graphs] * n_graphs
+            n_outputs[m] = self.adata_manager.get_from_registry(f"{m}_target").shape[1]
+        self.module = self._module_cls(
+            modalities=self.modalities,
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            likelihoods=likelihoods,
+            n_latent=n_latent,
+            n_hidden=n_hidden,
+            **module_kwargs,
+        )
+        self._model_summary_string = (
+            f"URMF: modalities={self.modalities}, likelihoods={likelihoods}, n_latent={n_latent}, "
+            f"graphs per modality={n_graphs}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    def _likelihoods_from_registry(self) -> dict[str, str]:
+        return dict(self.adata_manager.registry["setup_args"]["_resolved_likelihoods"])
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_anndata(cls, adata, *args, **kwargs):
+        """Not supported: wrap the AnnData in a MuData and call :meth:`setup_mudata`.
+
+        Raises
+        ------
+        ValueError
+            Always, with the fix: ``mdata = mudata.MuData({"rna": adata})``.
+        """
+        raise ValueError(
+            "URMF is registered on MuData. Wrap the AnnData: `mdata = mudata.MuData({'rna': adata})`"
+            "; copy obsm['spatial'] to mdata.obsm, then URMF.setup_mudata(mdata, modalities=['rna'])."
+        )
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        modalities: list[str],
+        layers: dict[str, str] | None = None,
+        likelihoods: dict[str, str] | None = None,
+        spatial_key: str | None = "spatial",
+        spatial_graph_key: str | None = None,
+        use_feature_graph: bool = True,
+        feature_graph_key: str = "feature",
+        n_feature_neighbors: int = 10,
+        hops: tuple[int, ...] = (0, 1, 2),
+        _resolved_likelihoods: dict[str, str] | None = None,
+    ) -> None:
+        """Register a MuData for URMF.
+
+        Validates everything first; only then writes, to the MuData, the precomputed graph
+        propagations ``obsm[f"_urmf_{m}_input"]`` ``(n_obs, n_graphs * len(hops) * d_m)`` and the
+        standardised targets ``obsm[f"_urmf_{m}_target"]``, and (if missing) each modality's
+        feature graph ``mdata[m].obsp[f"{feature_graph_key}_connectivities"]``. Nothing else of
+        the user's object changes; on a validation error nothing changes at all.
+
+        Parameters
+        ----------
+        mdata
+            MuData whose modalities all cover the same spots, in the same order.
+        modalities
+            List of modality names (one or more).
+        layers
+            Per modality, the data to use: a layer name or an ``obsm`` key of a representation
+            (e.g. ``"X_pca"`` from :func:`remadom.data.pca_rna`); default ``.X``.
+        likelihoods
+            Per modality ``"gaussian"`` (unit-variance Gaussian on the standardised input; default
+            for ``obsm`` representations and non-count data) or ``"nb"`` (negative binomial on
+            counts; default for count layers / ``.X``).
+        spatial_key
+            ``obsm`` key of the MuData's coordinates; used for the default graph key and checks.
+        spatial_graph_key
+            ``obsp`` key (MuData level) of the graph; default ``f"{spatial_key}_connectivities"``
+            (made by :func:`remadom.data.spatial_graph`). Any ``n_obs x n_obs`` graph works, e.g. a
+            feature kNN graph for non-spatial data (then ``spatial_key=None``).
+        use_feature_graph
+            Also propagate over each modality's feature kNN graph (SpatialGlue's second graph).
+        feature_graph_key
+            Key of each modality's feature graph in ``mdata[m].obsp``; built with
+            :func:`remadom.data.feature_graph` on the chosen representation when missing.
+        n_feature_neighbors
+            ``k`` of the feature graph when it is built here.
+        hops
+            Powers of the normalised adjacency fed to the encoders (0 = the data itself).
+
+        Raises
+        ------
+        ValueError
+            Unknown or empty modality, modality covering other spots, missing
+            ``obsm[spatial_key]`` or graph, graph of the wrong size, NaN/inf values, negative or
+            non-integer values under ``"nb"``, unknown likelihood.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        modalities = check_modalities(mdata, modalities)
+        layers = dict(layers or {})
+        likelihoods = dict(likelihoods or {})
+        for name, d in (("layers", layers), ("likelihoods", likelihoods)):
+            unknown = set(d) - set(modalities)
+            if unknown:
+                raise ValueError(f"`{name}` names modalities not in `modalities`: {sorted(unknown)}.")
+        if not hops or min(hops) < 0:
+            raise ValueError(f"`hops` must be non-negative integers, got {hops}.")
+        if spatial_graph_key is None:
+            if spatial_key is None:
+                raise ValueError("Give `spatial_graph_key` when `spatial_key` is None.")
+            if spatial_key not in mdata.obsm:
+                raise ValueError(
+                    f"MuData has no obsm['{spatial_key}']: put the (n_obs, 2) spot coordinates "
+                    f"there (mdata.obsm['{spatial_key}'] = coords), then call "
+                    "remadom.data.spatial_graph(mdata)."
+                )
+            spatial_graph_key = f"{spatial_key}_connectivities"
+        graph_field = ObspField("spatial_graph", spatial_graph_key)
+        graph_field.validate_field(mdata)
+
+        # --- validate every modality before writing anything
+        resolved, mats = {}, {}
+        for m in modalities:
+            check_same_obs(mdata, m)
+            x, kind, where = get_matrix(mdata[m], layers.get(m))
+            lik = likelihoods.get(m)
+            if lik is None:
+                lik = "gaussian" if kind == "obsm" else _guess_count_likelihood(x)
+            if lik not in _LIKELIHOODS:
+                raise ValueError(
+                    f"modality '{m}': unknown likelihood '{lik}'; choose one of {_LIKELIHOODS}."
+                )
+            if lik == "nb":
+                if kind == "obsm":
+                    raise ValueError(
+                        f"modality '{m}': likelihood 'nb' needs counts, but {where} is a "
+                        "representation; use likelihood 'gaussian' or a counts layer."
+                    )
+                check_counts(x, m, where)
+            else:
+                check_finite(x, m, where)
+            if x.shape[1] == 0:
+                raise ValueError(f"modality '{m}': {where} has no features.")
+            resolved[m], mats[m] = lik, (x, kind)
+            if use_feature_graph and f"{feature_graph_key}_connectivities" in mdata[m].obsp:
+                MuDataObspField(f"{m}_feature_graph", f"{feature_graph_key}_connectivities",
+                                mod_key=m).validate_field(mdata)
+        setup_method_args["setup_args"]["_resolved_likelihoods"] = resolved
+        setup_method_args["setup_args"]["spatial_graph_key"] = spatial_graph_key
+
+        # --- compute and write
+        spatial = graph_field.get_graph(mdata)
+        fields = [graph_field]
+        for m in modalities:
+            x, kind = mats[m]
+            rep = _encoder_input(x, resolved[m])
+            graphs = [spatial]
+            if use_feature_graph:
+                key = f"{feature_graph_key}_connectivities"
+                if key not in mdata[m].obsp:
+                    _build_feature_graph(mdata, m, rep, feature_graph_key, n_feature_neighbors)
+                graphs.append(sp.csr_matrix(mdata[m].obsp[key]))
+                fields.append(MuDataObspField(f"{m}_feature_graph", key, mod_key=m))
+            mdata.obsm[f"_urmf_{m}_input"] = np.concatenate(
+                [propagate(g, rep, tuple(hops)) for g in graphs], axis=1
+            )
+            fields.append(MuDataObsmField(f"{m}_input", f"_urmf_{m}_input"))
+            if resolved[m] == "gaussian":
+                mdata.obsm[f"_urmf_{m}_target"] = rep
+                fields.append(MuDataObsmField(f"{m}_target", f"_urmf_{m}_target"))
+            else:
+                layer = layers.get(m)
+                fields.append(MuDataLayerField(f"{m}_target", None if layer == "X" else layer,
+                                               mod_key=m, is_count_data=True))
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(mdata)
+        cls.register_manager(adata_manager)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        train_size: float = 1.0,
+        validation_size: float | None = None,
+        early_stopping: bool = False,
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
+
+        Parameters
+        ----------
+        max_epochs
+            Default ``clip(40000 / n_obs * 8, 50, 400)`` epochs -- about 8 * 40k gradient steps in
+            total per 1000 spots, capped.
+        batch_size
+            Spots per minibatch.
+        train_size
+            Fraction of spots used for training (default all: spatial domains are transductive).
+        validation_size, early_stopping
+            As in scvi-tools; early stopping needs ``train_size < 1``.
+        plan_kwargs
+            For :class:`~remadom.train.CheckedTrainingPlan` (e.g. ``{"lr": 1e-3}``).
+        **kwargs
+            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to Lightning
+            (``accelerator``, ``devices``, ``precision``, ``gradient_clip_val``, ``logger``, ...).
+
+        Raises
+        ------
+        remadom.train.NonFiniteLossError
+            If a loss becomes NaN or inf.
+        """
+        if max_epochs is None:
+            max_epochs = int(np.clip(np.ceil(320_000 / self.adata.n_obs), 50, 400))
+        plan_kwargs = {"lr": 2e-3, "weight_decay": 1e-5, **(plan_kwargs or {})}
+        return super().train(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_size=train_size,
+            validation_size=validation_size,
+            early_stopping=early_stopping,
+            plan_kwargs=plan_kwargs,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ outputs
+    @torch.inference_mode()
+    def _collect(self, mdata=None, indices=None, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        mdata = self._validate_anndata(mdata)
+        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
+        self.module.eval()
+        out = {"latent": [], "weights": [], "uncertainty": [], "mean": {m: [] for m in self.modalities}}
+        for tensors in dl:
+            inf = self.module.inference(**self.module._get_inference_input(tensors))
+            mu = inf["qz"].loc
+            out["latent"].append(self.module.adapt(mu).cpu())
+            out["weights"].append(inf["weights"].cpu())
+            out["uncertainty"].append(inf["uncertainty"].cpu())
+            lib = {k: v.to(mu.device) for k, v in self.module._library(tensors).items()}
+            gen = self.module.generative(mu, lib)
+            for m in self.modalities:
+                out["mean"][m].append(gen["mean"][m].cpu())
+        res = {k: torch.cat(v).numpy() for k, v in out.items() if k != "mean"}
+        res["mean"] = {m: torch.cat(v).numpy() for m, v in out["mean"].items()}
+        return res
+
+    def get_latent_representation(self, mdata: MuData | None = None, indices=None,
+                                  batch_size: int = 1024) -> np.ndarray:
+        """Fused latent (posterior mean after the TSA adapter).
+
+        Returns
+        -------
+        ``(n_obs, n_latent)`` float32 array in obs order, ready for ``mdata.obsm``.
+        """
+        return self._collect(mdata, indices, batch_size)["latent"].astype(np.float32)
+
+    def get_modality_weights(self, mdata: MuData | None = None, indices=None,
+                             batch_size: int = 1024) -> pd.DataFrame:
+        """Fusion weight of each modality per spot, ``(n_obs, n_modalities)``, rows summing to 1."""
+        mdata_ = self._validate_anndata(mdata)
+        w = self._collect(mdata, indices, batch_size)["weights"]
+        idx = mdata_.obs_names if indices is None else mdata_.obs_names[indices]
+        return pd.DataFrame(w, index=idx, columns=self.modalities)
+
+    def get_uncertainty(self, mdata: MuData | None = None, indices=None,
+                        batch_size: int = 1024) -> pd.DataFrame:
+        """Epistemic uncertainty per modality and spot: mean posterior variance of its encoder."""
+        mdata_ = self._validate_anndata(mdata)
+        u = self._collect(mdata, indices, batch_size)["uncertainty"]
+        idx = mdata_.obs_names if indices is None else mdata_.obs_names[indices]
+        return pd.DataFrame(u, index=idx, columns=self.modalities)
+
+    def get_reconstruction(self, modality: str, mdata: MuData | None = None, indices=None,
+                           batch_size: int = 1024) -> np.ndarray:
+        """Decoded mean of ``modality`` from the fused latent.
+
+        Returns
+        -------
+        ``(n_obs, n_features)`` array: for ``"gaussian"`` modalities in the standardised input
+        space (``obsm[f"_urmf_{modality}_target"]``), for ``"nb"`` expected counts.
+
+        Raises
+        ------
+        ValueError
+            If ``modality`` was not registered.
+        """
+        if modality not in self.modalities:
+            raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
+        return self._collect(mdata, indices, batch_size)["mean"][modality]
+
+
+def _guess_count_likelihood(x) -> str:
+    v = x.data if sp.issparse(x) else np.asarray(x).ravel()
+    v = v[: 1_000_000]
+    if v.size and np.isfinite(v).all() and (v >= 0).all() and np.allclose(v, np.round(v)):
+        return "nb"
+    return "gaussian"
+
+
+def _encoder_input(x, likelihood: str) -> np.ndarray:
+    """Gaussian: centre and scale by one global s.d.; NB: log1p of library-normalised counts."""
+    x = _dense(x)
+    if likelihood == "nb":
+        lib = x.sum(1, keepdims=True)
+        lib[lib == 0] = 1
+        return np.log1p(x / lib * np.median(lib)).astype(np.float32)
+    x = x - x.mean(0, keepdims=True)
+    return (x / (x.std() + 1e-8)).astype(np.float32)
+
+
+def _build_feature_graph(mdata: MuData, m: str, rep: np.ndarray, key: str, k: int) -> None:
+    from anndata import AnnData
+
+    tmp = AnnData(obs=pd.DataFrame(index=mdata[m].obs_names))
+    tmp.obsm["X_rep"] = rep
+    feature_graph(tmp, n_neighbors=k, use_rep="X_rep", key_added=key)
+    for suffix in ("connectivities", "distances"):
+        mdata[m].obsp[f"{key}_{suffix}"] = sp.csr_matrix(tmp.obsp[f"{key}_{suffix}"])

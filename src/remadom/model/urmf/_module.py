@@ -1,0 +1,240 @@
+"""URMF module: uncertainty-rebalanced multimodal fusion over spatial and feature graphs."""
+
+from __future__ import annotations
+
+import torch
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from scvi.nn import FCLayers
+from torch import nn
+from torch.distributions import Normal, kl_divergence
+
+from remadom.nn import (
+    DECODERS,
+    Adapter,
+    AttentionPool,
+    ChannelGate,
+    euro_coefficients,
+    scale_grad,
+    uncertainty_logits,
+)
+
+_LOGVAR_MIN, _LOGVAR_MAX = -8.0, 6.0
+
+
+class URMFModule(BaseModuleClass):
+    r"""Variational module of :class:`~remadom.model.URMF`.
+
+    For each modality ``m`` and each graph ``g`` (spatial graph, and the modality's feature kNN
+    graph) the input is the precomputed propagation ``[Â_g^k X_m]_k`` (linear GCN layers, see
+    :func:`remadom.data.propagate`); an MLP encodes each, additive attention pools the graphs
+    (as in SpatialGlue, Long et al. 2024), and linear heads give the modality posterior
+    ``q(z | x_m) = N(mu_m, diag(sigma_m^2))``. Its mean predicted variance
+    ``u_m = mean_j sigma_mj^2`` is the modality's epistemic uncertainty per spot.
+
+    Fusion (each part can be switched off for ablation):
+
+    * **ChannelGate** (squeeze-excitation, Hu et al. 2018): ``mu_m <- g * mu_m`` with a channel gate
+      ``g`` computed from the modality-averaged latent.
+    * **Uncertainty gating**: fusion weights ``w = softmax_m(a_m - log u_m / T)``, where ``a_m`` is the
+      cross-modality attention score; without gating ``w = softmax(a)``. Fused posterior
+      ``N(sum_m w_m mu_m, sum_m w_m^2 sigma_m^2)``.
+    * **EURO** (epistemic-uncertainty-rebalanced optimisation, after OGM-GE, Peng et al. 2022):
+      a modality whose batch-mean weight exceeds ``1/M`` gets its encoder gradients scaled by
+      ``1 - tanh(alpha (M mean_i w_im - 1))`` (:func:`remadom.nn.euro_coefficients`).
+    * **UDR** (uncertainty-driven regularisation): each modality also decodes its own data from
+      its own posterior (a unimodal ELBO, as in MVAE sub-sampling, Wu & Goodman 2018); the
+      per-spot unimodal error ``e_m`` (per feature) calibrates the uncertainty through the
+      heteroscedastic loss ``e_m / u_m + log u_m`` (Kendall & Gal 2017), and
+      ``M * sum_m (mean_i w_im - 1/M)^2`` keeps one modality from taking all the weight.
+    * **TSA** (task-specific adaptation): a residual bottleneck adapter on the fused latent
+      (Houlsby et al. 2019), identity at initialisation; its output is the returned latent.
+
+    Loss per spot: ``sum_m -log p(x_m | z) + kl_weight * KL(q(z|x) || N(0, I)) + udr_weight * UDR``.
+
+    Parameters
+    ----------
+    modalities
+        Modality names, in order.
+    n_inputs
+        Per modality, the list of input widths (one per graph).
+    n_outputs
+        Per modality, the reconstructed width.
+    likelihoods
+        Per modality, ``"gaussian"`` or ``"nb"``.
+    n_latent, n_hidden
+        Latent and hidden widths.
+    use_gating, use_channel_gate, use_udr, use_euro, use_tsa
+        Switches for the ablation.
+    kl_weight, udr_weight, euro_alpha, gate_temperature, dropout_rate
+        Loss weights and fusion constants.
+    """
+
+    def __init__(
+        self,
+        modalities: list[str],
+        n_inputs: dict[str, list[int]],
+        n_outputs: dict[str, int],
+        likelihoods: dict[str, str],
+        n_latent: int = 20,
+        n_hidden: int = 128,
+        use_gating: bool = True,
+        use_channel_gate: bool = True,
+        use_udr: bool = True,
+        use_euro: bool = True,
+        use_tsa: bool = True,
+        kl_weight: float = 1.0,
+        udr_weight: float = 1.0,
+        euro_alpha: float = 1.0,
+        gate_temperature: float = 1.0,
+        dropout_rate: float = 0.1,
+    ):
+        super().__init__()
+        self.modalities = list(modalities)
+        self.n_latent = n_latent
+        self.likelihoods = dict(likelihoods)
+        self.use_gating, self.use_channel_gate = use_gating, use_channel_gate
+        self.use_udr, self.use_euro, self.use_tsa = use_udr, use_euro, use_tsa
+        self.kl_weight, self.udr_weight = kl_weight, udr_weight
+        self.euro_alpha, self.gate_temperature = euro_alpha, gate_temperature
+
+        self.encoders = nn.ModuleDict()
+        self.graph_attention = nn.ModuleDict()
+        self.mean_heads = nn.ModuleDict()
+        self.var_heads = nn.ModuleDict()
+        self.decoders = nn.ModuleDict()
+        for m in self.modalities:
+            self.encoders[m] = nn.ModuleList(
+                FCLayers(n_in, n_hidden, n_layers=2, n_hidden=n_hidden, dropout_rate=dropout_rate,
+                         use_batch_norm=False, use_layer_norm=True)
+                for n_in in n_inputs[m]
+            )
+            self.graph_attention[m] = AttentionPool(n_hidden)
+            self.mean_heads[m] = nn.Linear(n_hidden, n_latent)
+            self.var_heads[m] = nn.Linear(n_hidden, n_latent)
+            self.decoders[m] = DECODERS[likelihoods[m]](n_latent, n_outputs[m], n_hidden=n_hidden)
+        self.modality_attention = AttentionPool(n_latent)
+        self.channel_gate = ChannelGate(n_latent) if use_channel_gate else None
+        self.adapter = Adapter(n_latent) if use_tsa else None
+
+    # ------------------------------------------------------------------ scvi-tools interface
+    def _get_inference_input(self, tensors):
+        return {"inputs": {m: tensors[f"{m}_input"] for m in self.modalities}}
+
+    def _get_generative_input(self, tensors, inference_outputs):
+        return {"z": inference_outputs["z"], "library": self._library(tensors)}
+
+    def _library(self, tensors):
+        return {
+            m: tensors[f"{m}_target"].sum(-1, keepdim=True)
+            for m in self.modalities
+            if self.likelihoods[m] == "nb"
+        }
+
+    def _split(self, m: str, x: torch.Tensor) -> list[torch.Tensor]:
+        widths = [enc.fc_layers[0][0].in_features for enc in self.encoders[m]]
+        return list(torch.split(x, widths, dim=-1))
+
+    @auto_move_data
+    def inference(self, inputs: dict[str, torch.Tensor], n_samples: int = 1):
+        """Encode every modality and fuse.
+
+        Returns a dict with ``z`` (sample), ``qz`` (fused posterior), ``mu``/``logvar`` per modality
+        ``(batch, M, n_latent)``, ``weights`` ``(batch, M)``, ``uncertainty`` ``(batch, M)`` and
+        ``graph_weights`` per modality.
+        """
+        mus, logvars, graph_w = [], [], {}
+        for m in self.modalities:
+            hs = [enc(x) for enc, x in zip(self.encoders[m], self._split(m, inputs[m]), strict=True)]
+            h, graph_w[m] = self.graph_attention[m](torch.stack(hs, dim=1))
+            mus.append(self.mean_heads[m](h))
+            logvars.append(torch.clamp(self.var_heads[m](h), _LOGVAR_MIN, _LOGVAR_MAX))
+        mu = torch.stack(mus, dim=1)
+        logvar = torch.stack(logvars, dim=1)
+        uncertainty = logvar.exp().mean(-1)
+
+        if self.channel_gate is not None:
+            gate = self.channel_gate(mu).unsqueeze(1)
+            mu_g, var_g = mu * gate, logvar.exp() * gate**2
+        else:
+            mu_g, var_g = mu, logvar.exp()
+        logits = self.modality_attention.scores(mu_g)
+        if self.use_gating:
+            logits = logits + uncertainty_logits(logvar, self.gate_temperature)
+        weights = torch.softmax(logits, dim=-1)
+
+        if self.use_euro and self.training and len(self.modalities) > 1:
+            coef = euro_coefficients(weights, self.euro_alpha)
+            mu_g = scale_grad(mu_g, coef.view(1, -1, 1))
+            var_g = scale_grad(var_g, coef.view(1, -1, 1))
+
+        w = weights.unsqueeze(-1)
+        q_mu = (w * mu_g).sum(1)
+        q_var = (w**2 * var_g).sum(1).clamp_min(1e-6)
+        qz = Normal(q_mu, q_var.sqrt())
+        z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
+        return {
+            "z": z,
+            "qz": qz,
+            "mu": mu,
+            "logvar": logvar,
+            "weights": weights,
+            "uncertainty": uncertainty,
+            "graph_weights": graph_w,
+        }
+
+    def adapt(self, z: torch.Tensor) -> torch.Tensor:
+        """Apply the TSA adapter (identity when TSA is off)."""
+        return self.adapter(z) if self.adapter is not None else z
+
+    @auto_move_data
+    def generative(self, z: torch.Tensor, library: dict[str, torch.Tensor]):
+        """Decode every modality from the (adapted) fused latent; returns ``{"mean": {m: ...}}``."""
+        za = self.adapt(z)
+        return {"mean": {m: self.decoders[m](za, library.get(m)) for m in self.modalities}}
+
+    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0):
+        """Negative ELBO plus the UDR terms, averaged over the minibatch."""
+        library = self._library(tensors)
+        recon = 0.0
+        recon_m = {}
+        for m in self.modalities:
+            x = tensors[f"{m}_target"]
+            recon_m[m] = self.decoders[m].nll(x, generative_outputs["mean"][m])
+            recon = recon + recon_m[m]
+        qz = inference_outputs["qz"]
+        kl = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale))).sum(-1)
+        loss = recon + self.kl_weight * kl_weight * kl
+        extra = {}
+        if self.use_udr:
+            udr = self._udr(tensors, inference_outputs, library)
+            loss = loss + self.udr_weight * udr
+            extra["udr"] = udr.mean()
+        return LossOutput(
+            loss=loss.mean(),
+            reconstruction_loss={f"recon_{m}": v for m, v in recon_m.items()},
+            kl_local={"kl_z": kl},
+            extra_metrics=extra,
+        )
+
+    def _udr(self, tensors, inference_outputs, library) -> torch.Tensor:
+        mu, logvar = inference_outputs["mu"], inference_outputs["logvar"]
+        u = inference_outputs["uncertainty"]
+        total = 0.0
+        for i, m in enumerate(self.modalities):
+            q = Normal(mu[:, i], (0.5 * logvar[:, i]).exp())
+            dec = self.decoders[m]
+            x = tensors[f"{m}_target"]
+            nll = dec.nll(x, dec(self.adapt(q.rsample()), library.get(m)))
+            kl = kl_divergence(q, Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))).sum(-1)
+            err = (nll / x.shape[-1]).detach()
+            calib = err / u[:, i] + torch.log(u[:, i])
+            total = total + nll + kl + calib
+        n_mod = len(self.modalities)
+        if n_mod > 1:
+            wbar = inference_outputs["weights"].mean(0)
+            total = total + n_mod * ((wbar - 1.0 / n_mod) ** 2).sum()
+        return total / n_mod
+
+    @torch.inference_mode()
+    def sample(self, *args, **kwargs):  # pragma: no cover - not a generative sampler
+        raise NotImplementedError("URMF does not sample from the prior; use get_reconstruction().")

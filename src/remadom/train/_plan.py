@@ -1,0 +1,30 @@
+"""Training plans built on scvi-tools' :class:`~scvi.train.TrainingPlan`."""
+
+from __future__ import annotations
+
+import torch
+from scvi.train import TrainingPlan
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when a training loss is NaN or inf."""
+
+
+class CheckedTrainingPlan(TrainingPlan):
+    """scvi-tools' :class:`~scvi.train.TrainingPlan` that stops at the first non-finite loss.
+
+    A NaN/inf loss raises :class:`NonFiniteLossError` naming the epoch and step, instead of
+    silently producing a NaN latent. Fix suggestions: lower ``plan_kwargs={'lr': ...}``, check the
+    input for extreme values, or use ``gradient_clip_val=`` in ``train()``.
+    """
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        loss = out["loss"] if isinstance(out, dict) else out
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, step "
+                f"{batch_idx}. Lower the learning rate (plan_kwargs={{'lr': ...}}), pass "
+                "gradient_clip_val=1.0 to train(), or check the inputs for extreme values."
+            )
+        return out
