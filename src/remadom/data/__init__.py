@@ -1,7 +1,8 @@
 """Data layer shared by all models: graphs, registry fields, masks, preprocessing, checks."""
 
 from ._fields import ObspField, graph_fingerprint
-from ._graph import feature_graph, spatial_graph
+from ._graph import feature_graph, knn_transformer, spatial_graph
+from ._image import image_features
 from ._mosaic import presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
@@ -17,6 +18,8 @@ __all__ = [
     "feature_graph",
     "get_matrix",
     "graph_fingerprint",
+    "image_features",
+    "knn_transformer",
     "lsi_atac",
     "normalized_adjacency",
     "pca_protein",

@@ -66,19 +66,21 @@ def spatial_graph(
         If ``obsm[spatial_key]`` is missing, of the wrong shape or not finite.
     """
     _check_spatial(data, spatial_key)
+    tmp = AnnData(obs=data.obs[[]].copy())
+    if library_key is not None:
+        if library_key not in data.obs:
+            raise ValueError(f"library_key '{library_key}' is not a column of obs.")
+        tmp.obs[library_key] = data.obs[library_key].astype("category")
+    tmp.obsm[spatial_key] = np.asarray(data.obsm[spatial_key])
+    _spatial_neighbors(tmp, n_neighs, radius, coord_type, spatial_key, library_key, key_added)
+    for k in ("connectivities", "distances"):
+        data.obsp[f"{key_added}_{k}"] = tmp.obsp[f"{key_added}_{k}"]
+    data.uns[f"{key_added}_neighbors"] = tmp.uns[f"{key_added}_neighbors"]
     if isinstance(data, MuData):
-        tmp = AnnData(obs=data.obs[[library_key]] if library_key else data.obs[[]].copy())
-        tmp.obsm[spatial_key] = np.asarray(data.obsm[spatial_key])
-        _spatial_neighbors(tmp, n_neighs, radius, coord_type, spatial_key, library_key, key_added)
-        for k in ("connectivities", "distances"):
-            data.obsp[f"{key_added}_{k}"] = tmp.obsp[f"{key_added}_{k}"]
-        data.uns[f"{key_added}_neighbors"] = tmp.uns[f"{key_added}_neighbors"]
         for mod in data.mod.values():
             if mod.n_obs == data.n_obs and (mod.obs_names == data.obs_names).all():
                 for k in ("connectivities", "distances"):
                     mod.obsp[f"{key_added}_{k}"] = tmp.obsp[f"{key_added}_{k}"]
-    else:
-        _spatial_neighbors(data, n_neighs, radius, coord_type, spatial_key, library_key, key_added)
 
 
 def _spatial_neighbors(adata, n_neighs, radius, coord_type, spatial_key, library_key, key_added):
@@ -130,5 +132,15 @@ def feature_graph(
         use_rep=use_rep,
         key_added=key_added,
         random_state=random_state,
+        transformer=knn_transformer(adata.n_obs),
     )
+
+
+def knn_transformer(n_obs: int) -> str:
+    """kNN backend for :func:`scanpy.pp.neighbors`: exact scikit-learn search below 50k obs.
+
+    pynndescent's numba compilation costs ~40 s per process, more than an exact search on
+    tens of thousands of cells; above 50k observations the approximate search pays off.
+    """
+    return "sklearn" if n_obs < 50_000 else "pynndescent"
 

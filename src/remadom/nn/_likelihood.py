@@ -51,7 +51,7 @@ class NegativeBinomialDecoder(nn.Module):
     def nll(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
         """Per-observation negative log-likelihood ``(batch,)``."""
         theta = torch.exp(torch.clamp(self.log_theta, -10, 10))
-        return -NegativeBinomial(mu=mean.clamp_min(1e-8), theta=theta).log_prob(x).sum(-1)
+        return -NegativeBinomial(mu=mean.clamp_min(1e-8), theta=theta, validate_args=False).log_prob(x).sum(-1)
 
 
 DECODERS = {"gaussian": GaussianDecoder, "nb": NegativeBinomialDecoder}

@@ -59,6 +59,10 @@ def domains(
                       alpha=0.8 if img is not None else 1.0, linewidths=0)
         if img is None:
             a.invert_yaxis()
+        else:
+            pad = 0.05 * (xy.max(0) - xy.min(0)).max()
+            a.set_xlim(xy[:, 0].min() - pad, xy[:, 0].max() + pad)
+            a.set_ylim(xy[:, 1].max() + pad, xy[:, 1].min() - pad)
         a.set_aspect("equal")
         a.set_title(t)
         a.set_xticks([])
@@ -72,7 +76,7 @@ def domains(
 
 def loss_curves(history: dict, keys: list[str] | None = None, save: str | None = None):
     """Plot training curves from a scvi-tools ``model.history`` dict of DataFrames."""
-    keys = keys or [k for k in history if k.endswith("_train") or k.endswith("_step")]
+    keys = keys or ["train_loss"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for k in keys:
         s = history[k]

@@ -10,6 +10,8 @@ from mudata import MuData
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
+from remadom.data._graph import knn_transformer
+
 
 def _leiden_n(adata: AnnData, n_clusters: int, key: str, random_state: int, max_iter: int = 30):
     lo, hi = 0.01, 3.0
@@ -82,7 +84,8 @@ def cluster(
     if method == "leiden":
         tmp = AnnData(obs=pd.DataFrame(index=data.obs_names))
         tmp.obsm["rep"] = x
-        sc.pp.neighbors(tmp, use_rep="rep", n_neighbors=n_neighbors, random_state=random_state)
+        sc.pp.neighbors(tmp, use_rep="rep", n_neighbors=n_neighbors, random_state=random_state,
+                        transformer=knn_transformer(tmp.n_obs))
         if n_clusters is None:
             sc.tl.leiden(tmp, resolution=resolution, key_added=key, random_state=random_state,
                          flavor="igraph", n_iterations=2, directed=False)

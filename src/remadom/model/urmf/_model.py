@@ -132,8 +132,9 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         use_feature_graph: bool = True,
         feature_graph_key: str = "feature",
         n_feature_neighbors: int = 10,
-        hops: tuple[int, ...] = (0, 1, 2),
+        hops: tuple[int, ...] = (1, 2),
         _resolved_likelihoods: dict[str, str] | None = None,
+        **kwargs,
     ) -> None:
         """Register a MuData for URMF.
 
@@ -169,8 +170,12 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             :func:`remadom.data.feature_graph` on the chosen representation when missing.
         n_feature_neighbors
             ``k`` of the feature graph when it is built here.
+        **kwargs
+            Passed to :meth:`scvi.data.AnnDataManager.register_fields` (used by ``load``).
         hops
-            Powers of the normalised adjacency fed to the encoders (0 = the data itself).
+            Powers of the normalised adjacency fed to the encoders (0 = the data itself). The
+            default (1, 2) mirrors SpatialGlue's one-layer GCN encoder and GCN decoder: the
+            encoders only see graph-smoothed features.
 
         Raises
         ------
@@ -257,7 +262,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                 fields.append(MuDataLayerField(f"{m}_target", None if layer == "X" else layer,
                                                mod_key=m, is_count_data=True))
         adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
-        adata_manager.register_fields(mdata)
+        adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
     # ------------------------------------------------------------------ training

@@ -21,6 +21,10 @@ from remadom.nn import (
 _LOGVAR_MIN, _LOGVAR_MAX = -8.0, 6.0
 
 
+def _standard_normal(like: torch.Tensor) -> Normal:
+    return Normal(torch.zeros_like(like), torch.ones_like(like), validate_args=False)
+
+
 class URMFModule(BaseModuleClass):
     r"""Variational module of :class:`~remadom.model.URMF`.
 
@@ -170,7 +174,7 @@ class URMFModule(BaseModuleClass):
         w = weights.unsqueeze(-1)
         q_mu = (w * mu_g).sum(1)
         q_var = (w**2 * var_g).sum(1).clamp_min(1e-6)
-        qz = Normal(q_mu, q_var.sqrt())
+        qz = Normal(q_mu, q_var.sqrt(), validate_args=False)
         z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
         return {
             "z": z,
@@ -202,7 +206,7 @@ class URMFModule(BaseModuleClass):
             recon_m[m] = self.decoders[m].nll(x, generative_outputs["mean"][m])
             recon = recon + recon_m[m]
         qz = inference_outputs["qz"]
-        kl = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale))).sum(-1)
+        kl = kl_divergence(qz, _standard_normal(qz.loc)).sum(-1)
         loss = recon + self.kl_weight * kl_weight * kl
         extra = {}
         if self.use_udr:
@@ -221,11 +225,11 @@ class URMFModule(BaseModuleClass):
         u = inference_outputs["uncertainty"]
         total = 0.0
         for i, m in enumerate(self.modalities):
-            q = Normal(mu[:, i], (0.5 * logvar[:, i]).exp())
+            q = Normal(mu[:, i], (0.5 * logvar[:, i]).exp(), validate_args=False)
             dec = self.decoders[m]
             x = tensors[f"{m}_target"]
             nll = dec.nll(x, dec(self.adapt(q.rsample()), library.get(m)))
-            kl = kl_divergence(q, Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))).sum(-1)
+            kl = kl_divergence(q, _standard_normal(q.loc)).sum(-1)
             err = (nll / x.shape[-1]).detach()
             calib = err / u[:, i] + torch.log(u[:, i])
             total = total + nll + kl + calib

@@ -1,0 +1,122 @@
+"""The pipeline behind ``remadom fit``: load -> preprocess -> graph -> setup -> train -> outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import scvi
+
+from . import data as rdata
+from . import datasets, metrics, pl, tl
+from .config import RunConfig
+from .model import URMF
+
+logger = logging.getLogger(__name__)
+
+MODELS = {"urmf": URMF}
+_PREP = {"rna": (rdata.pca_rna, "X_pca"), "protein": (rdata.pca_protein, "X_pca"),
+         "atac": (rdata.lsi_atac, "X_lsi")}
+
+
+def as_mudata(adata: ad.AnnData, modality: str = "rna") -> md.MuData:
+    """Wrap an AnnData as a one-modality MuData, with ``obs`` and ``obsm["spatial"]`` at the top."""
+    mdata = md.MuData({modality: adata})
+    mdata.obs = adata.obs.copy()
+    for k in ("spatial",):
+        if k in adata.obsm:
+            mdata.obsm[k] = np.asarray(adata.obsm[k])
+    return mdata
+
+
+def load_data(cfg: RunConfig) -> md.MuData:
+    """Read the configured file or bundled data set as a MuData."""
+    if cfg.data.dataset is not None:
+        obj = getattr(datasets, cfg.data.dataset)()
+    else:
+        path = Path(cfg.data.path)
+        if not path.exists():
+            raise FileNotFoundError(f"data.path '{path}' does not exist.")
+        obj = md.read_h5mu(path) if path.suffix == ".h5mu" else ad.read_h5ad(path)
+    return obj if isinstance(obj, md.MuData) else as_mudata(obj, cfg.data.modality_name)
+
+
+def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
+    """Execute a validated configuration; returns the scores and output paths.
+
+    Raises
+    ------
+    FileExistsError
+        If the output model folder exists and ``outputs.overwrite`` is false (checked before
+        training, so nothing on disk is touched by a failed run).
+    """
+    out = Path(cfg.outputs.dir)
+    model_dir = out / "model"
+    if cfg.outputs.save_model and model_dir.exists() and not cfg.outputs.overwrite:
+        raise FileExistsError(
+            f"'{model_dir}' exists; set outputs.overwrite: true or choose another outputs.dir."
+        )
+    scvi.settings.seed = cfg.train.seed
+    mdata = load_data(cfg)
+    layers = dict(cfg.setup.layers)
+    for mod, kind in cfg.data.preprocess.items():
+        if kind == "none":
+            continue
+        fn, key = _PREP[kind]
+        fn(mdata[mod], n_comps=cfg.data.n_comps) if kind != "protein" else fn(mdata[mod])
+        layers.setdefault(mod, key)
+    g = cfg.graph
+    if g.graph_key is None:
+        rdata.spatial_graph(mdata, n_neighs=g.n_neighs, radius=g.radius, coord_type=g.coord_type,
+                            spatial_key=g.spatial_key, library_key=g.library_key)
+    cls = MODELS[cfg.model]
+    cls.setup_mudata(
+        mdata,
+        modalities=cfg.setup.modalities,
+        layers=layers,
+        likelihoods=dict(cfg.setup.likelihoods),
+        spatial_key=g.spatial_key,
+        spatial_graph_key=g.graph_key,
+        use_feature_graph=cfg.setup.use_feature_graph,
+        n_feature_neighbors=cfg.setup.n_feature_neighbors,
+        hops=tuple(cfg.setup.hops),
+    )
+    model = cls(mdata, **cfg.model_kwargs)
+    t = cfg.train
+    model.train(max_epochs=t.max_epochs, batch_size=t.batch_size, accelerator=t.accelerator,
+                devices=t.devices, early_stopping=t.early_stopping, train_size=t.train_size,
+                plan_kwargs={"lr": t.lr}, enable_progress_bar=progress_bar, **t.trainer)
+    key = cfg.outputs.latent_key or f"X_{cfg.model}"
+    mdata.obsm[key] = model.get_latent_representation()
+    result: dict = {"latent_key": key}
+    out.mkdir(parents=True, exist_ok=True)
+    c = cfg.outputs.cluster
+    if c is not None:
+        labels = tl.cluster(mdata, key, method=c.method, n_clusters=c.n_clusters,
+                            resolution=c.resolution, key_added=c.key, random_state=t.seed)
+        result["n_clusters"] = int(labels.nunique())
+        if g.graph_key is None:
+            result["morans_i"] = metrics.morans_i_labels(labels, mdata.obsp["spatial_connectivities"])
+        if cfg.outputs.labels_key:
+            y = mdata.obs[cfg.outputs.labels_key]
+            result["ari"] = metrics.ari(y, labels)
+            result["nmi"] = metrics.nmi(y, labels)
+        if cfg.outputs.plot and g.spatial_key in mdata.obsm:
+            cols = [c.key] + ([cfg.outputs.labels_key] if cfg.outputs.labels_key else [])
+            pl.domains(mdata, cols, spatial_key=g.spatial_key, save=str(out / "domains.png"))
+            result["plot"] = str(out / "domains.png")
+    if cfg.outputs.plot:
+        pl.loss_curves(model.history, keys=["train_loss"], save=str(out / "loss.png"))
+    for k in [k for k in mdata.obsm if k.startswith("_urmf_")]:
+        del mdata.obsm[k]
+    mdata.write_h5mu(out / "result.h5mu")
+    result["h5mu"] = str(out / "result.h5mu")
+    if cfg.outputs.save_model:
+        model.save(str(model_dir), overwrite=cfg.outputs.overwrite)
+        result["model"] = str(model_dir)
+    (out / "scores.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,173 @@
+"""YAML run configuration, validated with pydantic before anything trains.
+
+A file has the sections ``model``, ``data``, ``graph``, ``setup``, ``model_kwargs``, ``train``
+and ``outputs``; unknown keys are errors that name the key and the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where the data are and how each modality is preprocessed into ``obsm``."""
+
+    path: str | None = Field(None, description=".h5mu or .h5ad file")
+    dataset: str | None = Field(None, description="bundled data set: lymph_node_s1 or her2st_c2")
+    modality_name: str = Field("rna", description="modality name for a .h5ad file")
+    preprocess: dict[str, Literal["rna", "protein", "atac", "none"]] = Field(
+        default_factory=dict, description="per modality: rna (PCA), protein (CLR+PCA), atac (LSI)"
+    )
+    n_comps: int = Field(50, gt=0)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v):
+        if v is not None and v not in ("lymph_node_s1", "her2st_c2"):
+            raise ValueError(f"unknown bundled dataset '{v}'; use lymph_node_s1 or her2st_c2")
+        return v
+
+
+class GraphConfig(_Strict):
+    """Spatial graph (squidpy) or an existing ``obsp`` graph."""
+
+    spatial_key: str | None = "spatial"
+    n_neighs: int = Field(6, gt=0)
+    radius: float | None = Field(None, gt=0)
+    coord_type: Literal["grid", "generic"] | None = None
+    library_key: str | None = None
+    graph_key: str | None = Field(None, description="use this existing obsp graph instead")
+
+
+class SetupConfig(_Strict):
+    """Arguments of the model's ``setup_mudata``."""
+
+    modalities: list[str] = Field(..., min_length=1)
+    layers: dict[str, str] = Field(default_factory=dict)
+    likelihoods: dict[str, Literal["gaussian", "nb"]] = Field(default_factory=dict)
+    use_feature_graph: bool = True
+    n_feature_neighbors: int = Field(10, gt=0)
+    hops: list[int] = Field(default_factory=lambda: [1, 2])
+
+
+class TrainConfig(_Strict):
+    """Arguments of ``train()``; ``trainer`` is passed on to Lightning."""
+
+    seed: int = 0
+    max_epochs: int | None = Field(None, gt=0)
+    batch_size: int = Field(256, gt=0)
+    lr: float = Field(2e-3, gt=0)
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    early_stopping: bool = False
+    train_size: float = Field(1.0, gt=0, le=1)
+    trainer: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterConfig(_Strict):
+    method: Literal["leiden", "kmeans", "gmm"] = "leiden"
+    n_clusters: int | None = Field(None, gt=1)
+    resolution: float = Field(1.0, gt=0)
+    key: str = "domain"
+
+
+class OutputsConfig(_Strict):
+    dir: str = "remadom_out"
+    latent_key: str | None = None
+    cluster: ClusterConfig | None = Field(default_factory=ClusterConfig)
+    labels_key: str | None = Field(None, description="obs column to score clusters against")
+    save_model: bool = True
+    overwrite: bool = False
+    plot: bool = True
+
+
+class RunConfig(_Strict):
+    """One run: data -> graph -> setup -> model -> train -> outputs."""
+
+    model: Literal["urmf"]
+    data: DataConfig
+    graph: GraphConfig = Field(default_factory=GraphConfig)
+    setup: SetupConfig
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        sub = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+class ConfigError(ValueError):
+    """A configuration file that does not validate; the message lists each problem and its fix."""
+
+
+def _format(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc)
+        if e["type"] == "extra_forbidden":
+            valid = _valid_keys(loc)
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            lines.append(f"- unknown key '{key}'.{hint} Valid keys here: {valid}.")
+        elif e["type"] == "missing":
+            lines.append(f"- missing required key '{key}'.")
+        else:
+            lines.append(f"- '{key}': {e['msg']} (got {e.get('input')!r}).")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def parse_config(obj: dict | str | Path) -> RunConfig:
+    """Validate a configuration given as a dict or a YAML file path.
+
+    Raises
+    ------
+    ConfigError
+        Listing every invalid, missing or unknown key with the closest valid key.
+    FileNotFoundError
+        If the YAML file does not exist.
+    """
+    if isinstance(obj, str | Path):
+        path = Path(obj)
+        if not path.exists():
+            raise FileNotFoundError(f"config file '{path}' not found.")
+        obj = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(obj, dict):
+        raise ConfigError("invalid configuration: the YAML top level must be a mapping.")
+    try:
+        cfg = RunConfig.model_validate(obj)
+    except ValidationError as err:
+        raise ConfigError(_format(err)) from None
+    if cfg.data.path is None and cfg.data.dataset is None:
+        raise ConfigError("invalid configuration:\n- 'data': give 'path' (a .h5mu/.h5ad file) or 'dataset'.")
+    unknown = set(cfg.data.preprocess) - set(cfg.setup.modalities)
+    if unknown:
+        raise ConfigError(
+            f"invalid configuration:\n- 'data.preprocess' names modalities not in "
+            f"'setup.modalities': {sorted(unknown)}."
+        )
+    return cfg

@@ -1,0 +1,90 @@
+"""Per-spot image features from an H&E image, with squidpy's ImageContainer."""
+
+from __future__ import annotations
+
+import numpy as np
+import squidpy as sq
+from anndata import AnnData
+
+
+def image_features(
+    adata: AnnData,
+    library_id: str | None = None,
+    img_key: str = "hires",
+    features: tuple[str, ...] = ("summary", "histogram", "texture"),
+    spatial_key: str = "spatial",
+    key_added: str = "X_image",
+    n_jobs: int = 1,
+    show_progress_bar: bool = False,
+) -> None:
+    """One feature vector per spot from the image tile under it.
+
+    The image in ``uns["spatial"][library_id]["images"][img_key]`` is wrapped with
+    :meth:`squidpy.im.ImageContainer.from_adata` (which applies the
+    ``tissue_{img_key}_scalef`` scalefactor to the full-resolution coordinates) and features are
+    computed with :func:`squidpy.im.calculate_image_features` on a crop of one spot diameter.
+
+    Parameters
+    ----------
+    adata
+        AnnData following the scanpy/squidpy Visium convention.
+    library_id
+        Key in ``uns["spatial"]``; default: the only one.
+    img_key
+        ``"hires"`` or ``"lowres"``.
+    features
+        squidpy feature families (``summary``, ``histogram``, ``texture``, ``segmentation``).
+    key_added
+        ``obsm`` key of the ``(n_obs, n_features)`` float32 result; feature names go to
+        ``uns[f"{key_added}_names"]``.
+
+    Raises
+    ------
+    ValueError
+        Missing image, library or scalefactor, an image that is not RGB ``(h, w, 3)``, or spots
+        outside the image.
+    """
+    spatial = adata.uns.get("spatial", {})
+    if not spatial:
+        raise ValueError("uns['spatial'] is missing: no image is attached to this AnnData.")
+    if library_id is None:
+        if len(spatial) != 1:
+            raise ValueError(f"several libraries in uns['spatial'] {list(spatial)}; pass library_id=.")
+        library_id = next(iter(spatial))
+    if library_id not in spatial:
+        raise ValueError(f"library_id '{library_id}' not in uns['spatial'] ({list(spatial)}).")
+    lib = spatial[library_id]
+    if img_key not in lib.get("images", {}):
+        raise ValueError(
+            f"no image uns['spatial']['{library_id}']['images']['{img_key}']; "
+            f"available: {list(lib.get('images', {}))}."
+        )
+    scalef = lib.get("scalefactors", {}).get(f"tissue_{img_key}_scalef")
+    if scalef is None:
+        raise ValueError(
+            f"scalefactor 'tissue_{img_key}_scalef' missing in uns['spatial']['{library_id}']"
+            "['scalefactors']: coordinates cannot be mapped to image pixels."
+        )
+    img = np.asarray(lib["images"][img_key])
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(
+            f"image has shape {img.shape}; an RGB (height, width, 3) image is needed. Convert "
+            "grayscale with np.repeat(img[..., None], 3, -1) or drop the alpha channel img[..., :3]."
+        )
+    xy = np.asarray(adata.obsm[spatial_key]) * scalef
+    h, w = img.shape[:2]
+    outside = (xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] >= w) | (xy[:, 1] >= h)
+    if outside.any():
+        raise ValueError(
+            f"{int(outside.sum())} spots fall outside the {img_key} image after scaling by "
+            f"{scalef}: check that obsm['{spatial_key}'] is in full-resolution pixels."
+        )
+    container = sq.im.ImageContainer.from_adata(adata, library_id=library_id, img_key=img_key,
+                                                spatial_key=spatial_key)
+    df = sq.im.calculate_image_features(
+        adata, container, layer=img_key, library_id=library_id, features=list(features),
+        spatial_key=spatial_key, key_added=key_added, copy=True, n_jobs=n_jobs,
+        show_progress_bar=show_progress_bar,
+    )
+    adata.obsm[key_added] = df.to_numpy(dtype=np.float32)
+    adata.uns[f"{key_added}_names"] = list(map(str, df.columns))

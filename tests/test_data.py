@@ -1,0 +1,124 @@
+import mudata as md
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import remadom
+from remadom.data import ObspField
+
+
+def test_spatial_graph_on_bundled_lymph_node():
+    m = remadom.datasets.lymph_node_s1()
+    remadom.data.spatial_graph(m, n_neighs=6)
+    g = m.obsp["spatial_connectivities"]
+    assert sp.isspmatrix_csr(g) or isinstance(g, sp.csr_array)
+    assert g.shape == (m.n_obs, m.n_obs)
+    deg = np.diff(sp.csr_matrix(g).indptr)
+    assert (deg == 6).all()  # generic kNN with n_neighs=6
+    assert (sp.csr_matrix(g).diagonal() == 0).all()
+    assert "spatial_connectivities" in m["prot"].obsp
+
+
+def test_spatial_graph_missing_coords_raises():
+    m = remadom.datasets.lymph_node_s1()
+    del m.obsm["spatial"]
+    with pytest.raises(ValueError, match=r"obsm\['spatial'\]"):
+        remadom.data.spatial_graph(m)
+
+
+def test_spatial_graph_library_key_separates_sections(toy_mdata):
+    toy_mdata.obs["section"] = np.where(np.arange(toy_mdata.n_obs) < 60, "a", "b")
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4, library_key="section")
+    g = sp.csr_matrix(toy_mdata.obsp["spatial_connectivities"])
+    assert g[:60, 60:].nnz == 0 and g[60:, :60].nnz == 0
+
+
+def test_feature_graph_and_missing_rep(toy_mdata):
+    rna = toy_mdata["rna"]
+    remadom.data.feature_graph(rna, n_neighbors=5, use_rep="X_pca")
+    assert rna.obsp["feature_connectivities"].shape == (rna.n_obs, rna.n_obs)
+    with pytest.raises(ValueError, match="X_nope"):
+        remadom.data.feature_graph(rna, use_rep="X_nope")
+
+
+def test_propagate_matches_dense_gcn():
+    rng = np.random.default_rng(1)
+    a = sp.random(30, 30, density=0.1, random_state=1, format="csr")
+    a.data[:] = 1
+    x = rng.normal(size=(30, 4)).astype(np.float32)
+    out = remadom.data.propagate(a, x, hops=(0, 1, 2))
+    dense = a.toarray()
+    dense = np.maximum(dense, dense.T)
+    np.fill_diagonal(dense, 0)
+    dense = dense + np.eye(30)
+    d = dense.sum(1)
+    ahat = dense / np.sqrt(d[:, None] * d[None, :])
+    expected = np.concatenate([x, ahat @ x, ahat @ ahat @ x], axis=1)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_obsp_field_validation(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    f = ObspField("g", "spatial_connectivities")
+    state = f.register_field(toy_mdata)
+    assert state["n_obs"] == toy_mdata.n_obs and state["n_edges"] > 0
+    assert f.get_data_registry() == {}
+    with pytest.raises(ValueError, match="not found"):
+        ObspField("g", "nope").validate_field(toy_mdata)
+    toy_mdata.obsp["dense"] = toy_mdata.obsp["spatial_connectivities"].toarray()
+    with pytest.raises(ValueError, match="dense"):
+        ObspField("g", "dense").validate_field(toy_mdata)
+    bad = sp.csr_matrix(toy_mdata.obsp["spatial_connectivities"]).copy()
+    bad.data[0] = np.nan
+    toy_mdata.obsp["nan"] = bad
+    with pytest.raises(ValueError, match="NaN"):
+        ObspField("g", "nan").validate_field(toy_mdata)
+
+
+def test_presence_mask_mosaic():
+    import anndata as ad
+
+    a = ad.AnnData(np.ones((4, 2), dtype=np.float32))
+    a.obs_names = ["c0", "c1", "c2", "c3"]
+    b = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+    b.obs_names = ["c2", "c3", "c4"]
+    m = md.MuData({"rna": a, "adt": b})
+    mask = remadom.data.presence_mask(m)
+    assert mask.shape == (5, 2)
+    assert mask.loc["c0", "rna"] and not mask.loc["c0", "adt"]
+    assert mask.loc["c4", "adt"] and not mask.loc["c4", "rna"]
+    assert mask.loc["c2"].all()
+
+
+def test_preprocessing_shapes(toy_mdata):
+    remadom.data.pca_rna(toy_mdata["rna"], n_comps=5, n_top_genes=20, key_added="X_p")
+    assert toy_mdata["rna"].obsm["X_p"].shape == (120, 5)
+    remadom.data.pca_protein(toy_mdata["prot"])
+    assert toy_mdata["prot"].obsm["X_pca"].shape == (120, 11)
+    remadom.data.lsi_atac(toy_mdata["rna"], n_comps=6)
+    z = toy_mdata["rna"].obsm["X_lsi"]
+    assert z.shape == (120, 6) and np.isfinite(z).all()
+    c = remadom.data.clr(toy_mdata["prot"].X)
+    np.testing.assert_allclose(c.mean(1), 0, atol=1e-5)
+
+
+def test_bundled_her2st_image_and_features():
+    a = remadom.datasets.her2st_c2()
+    assert a.uns["spatial"]["C2"]["images"]["hires"].shape[2] == 3
+    assert "provenance" in a.uns
+    remadom.data.image_features(a, features=("summary",))
+    assert a.obsm["X_image"].shape[0] == a.n_obs and np.isfinite(a.obsm["X_image"]).all()
+
+
+def test_image_features_errors():
+    a = remadom.datasets.her2st_c2()
+    with pytest.raises(ValueError, match="library_id"):
+        remadom.data.image_features(a, library_id="XX")
+    gray = a.copy()
+    gray.uns["spatial"]["C2"]["images"]["hires"] = gray.uns["spatial"]["C2"]["images"]["hires"][..., 0]
+    with pytest.raises(ValueError, match="RGB"):
+        remadom.data.image_features(gray)
+    moved = a.copy()
+    moved.obsm["spatial"] = moved.obsm["spatial"] * 100
+    with pytest.raises(ValueError, match="outside"):
+        remadom.data.image_features(moved)

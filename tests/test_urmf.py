@@ -1,0 +1,184 @@
+import copy
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scvi
+
+import remadom
+from remadom.model import URMF
+from remadom.train import NonFiniteLossError
+
+
+def _snapshot(m):
+    return (
+        sorted(m.obsm.keys()),
+        sorted(m.obsp.keys()),
+        {k: sorted(m[k].obsm.keys()) for k in m.mod},
+        {k: sorted(m[k].obsp.keys()) for k in m.mod},
+        {k: (m[k].X.copy() if not sp.issparse(m[k].X) else m[k].X.toarray()) for k in m.mod},
+    )
+
+
+def _same(a, b):
+    assert a[:4] == b[:4]
+    for k in a[4]:
+        np.testing.assert_array_equal(a[4][k], b[4][k])
+
+
+def test_urmf_lymph_node_end_to_end(lymph_node, tmp_path):
+    """Real data: protein panel of lymph node slice A1; clustering floor and API shapes."""
+    m = lymph_node
+    scvi.settings.seed = 0
+    URMF.setup_mudata(m, modalities=["prot"], layers={"prot": "X_pca"})
+    model = URMF(m)
+    model.train(enable_progress_bar=False)
+    z = model.get_latent_representation()
+    assert z.shape == (m.n_obs, 20) and z.dtype == np.float32 and np.isfinite(z).all()
+    w = model.get_modality_weights()
+    np.testing.assert_allclose(w.to_numpy().sum(1), 1, rtol=1e-5)
+    u = model.get_uncertainty()
+    assert u.shape == (m.n_obs, 1) and (u.to_numpy() > 0).all()
+    rec = model.get_reconstruction("prot")
+    assert rec.shape == (m.n_obs, m["prot"].obsm["X_pca"].shape[1])
+    m.obsm["X_urmf"] = z
+    lab = remadom.tl.cluster(m, "X_urmf", n_clusters=10)
+    assert lab.nunique() == 10
+    ari = remadom.metrics.ari(m.obs["final_annot"], lab)
+    # PCA + the same Leiden scores about 0.13 here; the stated floor for URMF is 0.14.
+    assert ari > 0.14, ari
+    # save / load gives the identical latent
+    model.save(str(tmp_path / "urmf"))
+    loaded = URMF.load(str(tmp_path / "urmf"), adata=m)
+    np.testing.assert_array_equal(loaded.get_latent_representation(), z)
+    with pytest.raises(ValueError, match="exists"):
+        model.save(str(tmp_path / "urmf"))
+
+
+def _small_model(m, mods=("rna", "prot"), seed=0, epochs=3, **kw):
+    scvi.settings.seed = seed
+    URMF.setup_mudata(m, modalities=list(mods), **kw)
+    model = URMF(m, n_latent=5, n_hidden=16)
+    model.train(max_epochs=epochs, enable_progress_bar=False)
+    return model
+
+
+def test_two_modalities_shapes_and_likelihoods(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    model = _small_model(toy_mdata, layers={"rna": "X_pca"})
+    assert model.module.likelihoods == {"rna": "gaussian", "prot": "nb"}
+    assert model.get_latent_representation().shape == (120, 5)
+    w = model.get_modality_weights()
+    assert list(w.columns) == ["rna", "prot"] and np.allclose(w.sum(1), 1)
+    assert model.get_reconstruction("prot").shape == (120, 12)
+    assert (model.get_reconstruction("prot") >= 0).all()
+    with pytest.raises(ValueError, match="not registered"):
+        model.get_reconstruction("atac")
+
+
+def test_same_seed_same_latent(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    z1 = _small_model(toy_mdata, layers={"rna": "X_pca"}).get_latent_representation()
+    z2 = _small_model(toy_mdata, layers={"rna": "X_pca"}).get_latent_representation()
+    np.testing.assert_array_equal(z1, z2)
+
+
+@pytest.mark.parametrize(
+    "flag", ["use_gating", "use_channel_gate", "use_udr", "use_euro", "use_tsa"]
+)
+def test_ablation_switches_train(toy_mdata, flag):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    scvi.settings.seed = 0
+    URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"], layers={"rna": "X_pca"})
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16, **{flag: False})
+    model.train(max_epochs=2, enable_progress_bar=False)
+    assert np.isfinite(model.get_latent_representation()).all()
+
+
+def test_euro_scales_dominant_modality_gradient():
+    w = __import__("torch").tensor([[0.9, 0.1], [0.8, 0.2]])
+    k = remadom.nn.euro_coefficients(w, alpha=1.0)
+    assert k[0] < 1 and k[1] == 1
+
+
+def test_nonfinite_loss_stops_training(toy_mdata):
+    import torch
+
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    URMF.setup_mudata(toy_mdata, modalities=["rna"], layers={"rna": "X_pca"})
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16)
+    with torch.no_grad():
+        next(model.module.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="non-finite"):
+        model.train(max_epochs=1, enable_progress_bar=False)
+
+
+# ---------------------------------------------------------------- bad input, MuData unchanged
+def _expect_error(m, match, **kw):
+    before = _snapshot(m)
+    with pytest.raises(ValueError, match=match):
+        URMF.setup_mudata(m, **kw)
+    _same(before, _snapshot(m))
+
+
+def test_bad_modality_name(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    _expect_error(toy_mdata, "not in the MuData", modalities=["rna", "atac"])
+    _expect_error(toy_mdata, "list of modality names", modalities="rna")
+
+
+def test_missing_spatial(toy_mdata):
+    del toy_mdata.obsm["spatial"]
+    _expect_error(toy_mdata, r"obsm\['spatial'\]", modalities=["rna"])
+
+
+def test_missing_graph(toy_mdata):
+    _expect_error(toy_mdata, "spatial_graph", modalities=["rna"])
+
+
+def test_graph_of_wrong_size(toy_mdata):
+    toy_mdata.obsp["spatial_connectivities"] = sp.csr_matrix(np.eye(toy_mdata.n_obs))
+    g = sp.csr_matrix(np.eye(10))
+    toy_mdata.obsp._data["spatial_connectivities"] = g  # bypass anndata's own shape check
+    _expect_error(toy_mdata, "built for other cells", modalities=["rna"])
+
+
+def test_nan_values(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    toy_mdata["rna"].obsm["X_pca"][3, 2] = np.nan
+    _expect_error(toy_mdata, "rna.*NaN", modalities=["rna"], layers={"rna": "X_pca"})
+
+
+def test_negative_and_noninteger_counts(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    toy_mdata["prot"].X[0, 0] = -1
+    _expect_error(toy_mdata, "prot.*negative", modalities=["prot"], likelihoods={"prot": "nb"})
+    toy_mdata["prot"].X[0, 0] = 1.5
+    _expect_error(toy_mdata, "prot.*non-integer", modalities=["prot"], likelihoods={"prot": "nb"})
+
+
+def test_modality_covering_other_spots(toy_mdata):
+    import mudata as md
+
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    sub = toy_mdata["prot"][:100].copy()
+    m = md.MuData({"rna": toy_mdata["rna"].copy(), "prot": sub})
+    m.obsm["spatial"] = np.random.default_rng(0).uniform(size=(m.n_obs, 2))
+    remadom.data.spatial_graph(m, n_neighs=4)
+    _expect_error(m, "prot.*other spots", modalities=["rna", "prot"])
+
+
+def test_empty_modality(toy_mdata):
+    import mudata as md
+
+    m = md.MuData({"rna": toy_mdata["rna"].copy(), "prot": toy_mdata["prot"][:, :0].copy()})
+    m.obsm["spatial"] = np.asarray(toy_mdata.obsm["spatial"])
+    remadom.data.spatial_graph(m, n_neighs=4)
+    _expect_error(m, "prot.*empty", modalities=["rna", "prot"])
+
+
+def test_unknown_likelihood_and_anndata(toy_mdata):
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    _expect_error(toy_mdata, "unknown likelihood", modalities=["rna"], likelihoods={"rna": "zip"})
+    with pytest.raises(ValueError, match="MuData"):
+        URMF.setup_anndata(copy.copy(toy_mdata["rna"]))
