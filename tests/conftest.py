@@ -1,22 +1,10 @@
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 warnings.filterwarnings("ignore")
-
-SHARED = Path(os.environ.get("REMADOM_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
-
-
-def shared_file(name: str) -> Path:
-    """Path of a file in ../shared/data, or skip the test with the reason."""
-    p = SHARED / name
-    if not p.exists():
-        pytest.skip(f"../shared/data/{name} not found (real-data test; runs in CI where shared/ exists)")
-    return p
 
 
 @pytest.fixture
