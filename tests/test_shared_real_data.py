@@ -73,8 +73,11 @@ def test_her2st_a1_pathologist_labels():
     model.train(enable_progress_bar=False)
     m.obsm["X_urmf"] = model.get_latent_representation()
     y = a.obs["label"].to_numpy()
-    ari = _leiden_ari(m, "X_urmf", y, int(pd.Series(y).dropna().nunique()))
-    assert ari > 0.3, ari
+    k = int(pd.Series(y).dropna().nunique())
+    lab = remadom.tl.cluster(m, "X_urmf", method="kmeans", n_clusters=k)
+    ari = remadom.metrics.ari(y, lab)
+    # k-means on URMF: 0.61-0.63 over seeds 0-1; on the PCA input: 0.60-0.63
+    assert ari > 0.5, ari
 
 
 def test_starmap_two_sections_graph_and_cell_types():

@@ -18,7 +18,7 @@ def check_modalities(mdata: MuData, modalities: list[str] | tuple[str, ...] | No
     Raises
     ------
     ValueError
-        If the argument is not a list, a name is unknown, or a modality has no cells or features.
+        If the argument is not a list, a name is unknown, or a modality has no cells.
     """
     if not isinstance(mdata, MuData):
         raise ValueError(
@@ -39,10 +39,9 @@ def check_modalities(mdata: MuData, modalities: list[str] | tuple[str, ...] | No
             raise ValueError(
                 f"modality '{m}' is not in the MuData; available modalities: {list(mdata.mod)}."
             )
-        if mdata[m].n_obs == 0 or mdata[m].n_vars == 0:
+        if mdata[m].n_obs == 0:
             raise ValueError(
-                f"modality '{m}' is empty (n_obs={mdata[m].n_obs}, n_vars={mdata[m].n_vars}); "
-                "drop it from `modalities`."
+                f"modality '{m}' is empty (n_obs=0, no cells); drop it from `modalities`."
             )
     return modalities
 

@@ -212,6 +212,11 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         for m in modalities:
             check_same_obs(mdata, m)
             x, kind, where = get_matrix(mdata[m], layers.get(m))
+            if x.shape[1] == 0:
+                raise ValueError(
+                    f"modality '{m}': {where} is empty (no features); drop the modality or point "
+                    "`layers` at a representation in obsm."
+                )
             lik = likelihoods.get(m)
             if lik is None:
                 lik = "gaussian" if kind == "obsm" else _guess_count_likelihood(x)
@@ -228,8 +233,6 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                 check_counts(x, m, where)
             else:
                 check_finite(x, m, where)
-            if x.shape[1] == 0:
-                raise ValueError(f"modality '{m}': {where} has no features.")
             resolved[m], mats[m] = lik, (x, kind)
             if use_feature_graph and f"{feature_graph_key}_connectivities" in mdata[m].obsp:
                 MuDataObspField(f"{m}_feature_graph", f"{feature_graph_key}_connectivities",

@@ -1,0 +1,154 @@
+"""URMF vs SpatialGlue: wall time and peak memory, side by side in one run, same inputs and epochs.
+
+Data: the two-modality RNA + ADT part of ``spatialglue_sim_triplet.h5mu`` (1296 spots, from
+../shared/data), at real size and tiled to larger sections (copies of the 36 x 36 grid placed side
+by side, features jittered). Both tools get the same per-modality inputs (RNA PCA 30, ADT CLR-PCA)
+and the same number of epochs. Each run happens in its own child process so that its peak resident
+memory (``ru_maxrss``) is its own; a run that fails (e.g. out of memory for SpatialGlue's dense
+n x n graphs) or exceeds the time limit is recorded as such.
+
+Install SpatialGlue beside remadom with ``pip install --no-deps SpatialGlue`` (``nox -s bench``).
+
+Usage: python benchmarks/urmf_vs_spatialglue.py [--sizes 1296,10000,50000,100000] [--epochs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "spatialglue_sim_triplet.h5mu"
+
+
+def make_inputs(n_spots: int, data: Path, seed: int = 0):
+    """RNA PCA and ADT CLR-PCA features of the triplet simulation, tiled to ``n_spots``."""
+    import mudata as md
+
+    import remadom
+
+    t = md.read_h5mu(data)
+    remadom.data.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
+    remadom.data.pca_protein(t["adt"], layer="counts")
+    f1, f2 = t["rna"].obsm["X_pca"], t["adt"].obsm["X_pca"]
+    xy = np.asarray(t.obsm["spatial"], dtype=np.float64)
+    n0 = xy.shape[0]
+    reps = int(np.ceil(n_spots / n0))
+    width = xy[:, 0].max() - xy[:, 0].min() + 2
+    side = int(np.ceil(np.sqrt(reps)))
+    rng = np.random.default_rng(seed)
+    tiles = [(i % side, i // side) for i in range(reps)]
+    xy_all = np.concatenate([xy + np.array([a * width, b * width]) for a, b in tiles])[:n_spots]
+    f1_all = np.concatenate([f1] * reps)[:n_spots]
+    f2_all = np.concatenate([f2] * reps)[:n_spots]
+    f1_all = (f1_all + 0.05 * rng.standard_normal(f1_all.shape)).astype(np.float32)
+    f2_all = (f2_all + 0.05 * rng.standard_normal(f2_all.shape)).astype(np.float32)
+    return xy_all, f1_all, f2_all
+
+
+def run_urmf(n_spots, epochs, data):
+    import anndata as ad
+    import mudata as md
+    import scvi
+
+    import remadom
+
+    xy, f1, f2 = make_inputs(n_spots, data)
+    t0 = time.time()
+    names = [f"s{i}" for i in range(n_spots)]
+    a1 = ad.AnnData(obs={"_": np.zeros(n_spots)}, obsm={"X_feat": f1})
+    a2 = ad.AnnData(obs={"_": np.zeros(n_spots)}, obsm={"X_feat": f2})
+    a1.obs_names = a2.obs_names = names
+    m = md.MuData({"rna": a1, "adt": a2})
+    m.obsm["spatial"] = xy
+    remadom.data.spatial_graph(m, n_neighs=6)
+    scvi.settings.seed = 0
+    remadom.model.URMF.setup_mudata(m, modalities=["rna", "adt"],
+                                    layers={"rna": "X_feat", "adt": "X_feat"})
+    model = remadom.model.URMF(m)
+    model.train(max_epochs=epochs, enable_progress_bar=False, logger=False,
+                enable_checkpointing=False)
+    z = model.get_latent_representation()
+    assert np.isfinite(z).all()
+    return time.time() - t0
+
+
+def run_spatialglue(n_spots, epochs, data):
+    import anndata as ad
+    import torch
+    from SpatialGlue.preprocess import construct_neighbor_graph
+    from SpatialGlue.SpatialGlue_pyG import Train_SpatialGlue
+
+    xy, f1, f2 = make_inputs(n_spots, data)
+    t0 = time.time()
+    a1 = ad.AnnData(np.zeros((n_spots, 1), dtype=np.float32), obsm={"feat": f1, "spatial": xy})
+    a2 = ad.AnnData(np.zeros((n_spots, 1), dtype=np.float32), obsm={"feat": f2, "spatial": xy})
+    d = construct_neighbor_graph(a1, a2, datatype="SPOTS")
+    model = Train_SpatialGlue(d, datatype="SPOTS", device=torch.device("cpu"), epochs=epochs)
+    out = model.train()
+    assert np.isfinite(out["SpatialGlue"]).all()
+    return time.time() - t0
+
+
+def _child(fn_name, n_spots, epochs, data, q):
+    warnings.filterwarnings("ignore")
+    try:
+        secs = globals()[fn_name](n_spots, epochs, data)
+        status = "ok"
+    except BaseException as err:  # noqa: BLE001 - record any failure (MemoryError, OOM, ...)
+        secs, status = float("nan"), f"failed: {type(err).__name__}: {str(err)[:120]}"
+        traceback.print_exc()
+    q.put((secs, status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2))
+
+
+def measure(fn_name, n_spots, epochs, data, timeout):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(fn_name, n_spots, epochs, data, q))
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        return {"seconds": float("nan"), "status": f"timeout > {timeout} s", "peak_gb": float("nan")}
+    if q.empty():
+        return {"seconds": float("nan"), "status": f"killed (exit {p.exitcode}; out of memory?)",
+                "peak_gb": float("nan")}
+    secs, status, peak = q.get()
+    return {"seconds": secs, "status": status, "peak_gb": peak}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1296,10000,50000,100000")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--tools", default="urmf,spatialglue")
+    ap.add_argument("--out", default="urmf_vs_spatialglue.json")
+    a = ap.parse_args()
+    rows = []
+    print(f"{'n_spots':>8} {'tool':>12} {'seconds':>9} {'peak GB':>8}  status", flush=True)
+    for n in map(int, a.sizes.split(",")):
+        res = {}
+        for tool in a.tools.split(","):
+            r = measure(f"run_{tool}", n, a.epochs, a.data, a.timeout)
+            res[tool] = r
+            rows.append({"n_spots": n, "tool": tool, **r})
+            print(f"{n:>8} {tool:>12} {r['seconds']:>9.1f} {r['peak_gb']:>8.2f}  {r['status']}", flush=True)
+        if "urmf" in res and "spatialglue" in res and res["spatialglue"]["status"] == "ok":
+            print(f"{n:>8} {'ratio':>12} {res['spatialglue']['seconds'] / res['urmf']['seconds']:>8.1f}x "
+                  f"{res['spatialglue']['peak_gb'] / res['urmf']['peak_gb']:>7.1f}x  (SpatialGlue / URMF)",
+                  flush=True)
+    Path(a.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
