@@ -97,8 +97,12 @@ def run_spatialglue(n_spots, epochs, data):
     return time.time() - t0
 
 
-def _child(fn_name, n_spots, epochs, data, q):
+def _child(fn_name, n_spots, epochs, data, q, mem_limit_gb):
     warnings.filterwarnings("ignore")
+    # cap the address space so that a dense n x n allocation fails with MemoryError instead of
+    # sending the machine into the OOM killer
+    lim = int(mem_limit_gb * 1024**3)
+    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     try:
         secs = globals()[fn_name](n_spots, epochs, data)
         status = "ok"
@@ -108,10 +112,10 @@ def _child(fn_name, n_spots, epochs, data, q):
     q.put((secs, status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2))
 
 
-def measure(fn_name, n_spots, epochs, data, timeout):
+def measure(fn_name, n_spots, epochs, data, timeout, mem_limit_gb=20.0):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(fn_name, n_spots, epochs, data, q))
+    p = ctx.Process(target=_child, args=(fn_name, n_spots, epochs, data, q, mem_limit_gb))
     p.start()
     p.join(timeout)
     if p.is_alive():
@@ -133,13 +137,14 @@ def main():
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--tools", default="urmf,spatialglue")
     ap.add_argument("--out", default="urmf_vs_spatialglue.json")
+    ap.add_argument("--mem-limit-gb", type=float, default=20.0)
     a = ap.parse_args()
     rows = []
     print(f"{'n_spots':>8} {'tool':>12} {'seconds':>9} {'peak GB':>8}  status", flush=True)
     for n in map(int, a.sizes.split(",")):
         res = {}
         for tool in a.tools.split(","):
-            r = measure(f"run_{tool}", n, a.epochs, a.data, a.timeout)
+            r = measure(f"run_{tool}", n, a.epochs, a.data, a.timeout, a.mem_limit_gb)
             res[tool] = r
             rows.append({"n_spots": n, "tool": tool, **r})
             print(f"{n:>8} {tool:>12} {r['seconds']:>9.1f} {r['peak_gb']:>8.2f}  {r['status']}", flush=True)

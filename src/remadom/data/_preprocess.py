@@ -98,6 +98,7 @@ def lsi_atac(
     n_comps: int = 50,
     layer: str | None = None,
     drop_first: bool = True,
+    scale_embeddings: bool = False,
     key_added: str = "X_lsi",
     random_state: int = 0,
 ) -> None:
@@ -105,7 +106,9 @@ def lsi_atac(
 
     TF-IDF by :class:`sklearn.feature_extraction.text.TfidfTransformer`, then
     :class:`sklearn.decomposition.TruncatedSVD`; the first component (read depth) is dropped by
-    default and each component is standardised, as in Signac / muon's ``atac.tl.lsi``.
+    default (as in Signac / muon's ``atac.tl.lsi``). Components are left unscaled by default, as
+    muon does: standardising each one (Signac's ``scale.embeddings``) gives the trailing noise
+    components the weight of the leading ones.
 
     Parameters
     ----------
@@ -117,6 +120,8 @@ def lsi_atac(
         Layer holding counts.
     drop_first
         Drop the first (depth-correlated) component.
+    scale_embeddings
+        Standardise each component to zero mean and unit variance.
     key_added
         ``obsm`` key of the ``(n_obs, n_comps)`` result.
     random_state
@@ -129,5 +134,6 @@ def lsi_atac(
     k = n_comps + int(drop_first)
     svd = TruncatedSVD(n_components=k, random_state=random_state)
     z = svd.fit_transform(tfidf)[:, int(drop_first) :]
-    z = (z - z.mean(0)) / (z.std(0) + 1e-8)
+    if scale_embeddings:
+        z = (z - z.mean(0)) / (z.std(0) + 1e-8)
     adata.obsm[key_added] = z.astype(np.float32)

@@ -318,7 +318,8 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
 
     # ------------------------------------------------------------------ outputs
     @torch.inference_mode()
-    def _collect(self, mdata=None, indices=None, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    def _collect(self, mdata=None, indices=None, batch_size: int = 1024,
+                 decode: bool = False) -> dict[str, np.ndarray]:
         mdata = self._validate_anndata(mdata)
         dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
         self.module.eval()
@@ -329,12 +330,15 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             out["latent"].append(self.module.adapt(mu).cpu())
             out["weights"].append(inf["weights"].cpu())
             out["uncertainty"].append(inf["uncertainty"].cpu())
+            if not decode:
+                continue
             lib = {k: v.to(mu.device) for k, v in self.module._library(tensors).items()}
             gen = self.module.generative(mu, lib)
             for m in self.modalities:
                 out["mean"][m].append(gen["mean"][m].cpu())
         res = {k: torch.cat(v).numpy() for k, v in out.items() if k != "mean"}
-        res["mean"] = {m: torch.cat(v).numpy() for m, v in out["mean"].items()}
+        if decode:
+            res["mean"] = {m: torch.cat(v).numpy() for m, v in out["mean"].items()}
         return res
 
     def get_latent_representation(self, mdata: MuData | None = None, indices=None,
@@ -379,7 +383,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         """
         if modality not in self.modalities:
             raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
-        return self._collect(mdata, indices, batch_size)["mean"][modality]
+        return self._collect(mdata, indices, batch_size, decode=True)["mean"][modality]
 
 
 def _guess_count_likelihood(x) -> str:
