@@ -98,7 +98,7 @@ def lsi_atac(
     n_comps: int = 50,
     layer: str | None = None,
     drop_first: bool = True,
-    scale_embeddings: bool = False,
+    scale_embeddings: bool = True,
     key_added: str = "X_lsi",
     random_state: int = 0,
 ) -> None:
@@ -106,9 +106,10 @@ def lsi_atac(
 
     TF-IDF by :class:`sklearn.feature_extraction.text.TfidfTransformer`, then
     :class:`sklearn.decomposition.TruncatedSVD`; the first component (read depth) is dropped by
-    default (as in Signac / muon's ``atac.tl.lsi``). Components are left unscaled by default, as
-    muon does: standardising each one (Signac's ``scale.embeddings``) gives the trailing noise
-    components the weight of the leading ones.
+    default (as in Signac / muon's ``atac.tl.lsi``), and each component is standardised (Signac's
+    ``scale.embeddings``), which keeps LSI on the same scale as a PCA it is concatenated with;
+    ``scale_embeddings=False`` keeps the SVD scale (muon's convention), which weighs the leading
+    components more.
 
     Parameters
     ----------
