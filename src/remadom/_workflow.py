@@ -67,7 +67,9 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         if kind == "none":
             continue
         fn, key = _PREP[kind]
-        fn(mdata[mod], n_comps=cfg.data.n_comps) if kind != "protein" else fn(mdata[mod])
+        # proteins keep n_vars - 1 components (SpatialGlue's choice); the others take n_comps
+        kwargs = {} if kind == "protein" else {"n_comps": cfg.data.n_comps}
+        fn(mdata[mod], **kwargs)
         layers.setdefault(mod, key)
     g = cfg.graph
     if g.graph_key is None:
