@@ -94,11 +94,7 @@ def run_c2(d, seeds):
     a = ad.read_h5ad(d / "her2st_c2_he.h5ad")
     remadom.data.pca_rna(a, n_comps=30)
     remadom.data.image_features(a)
-    img = ad.AnnData(a.obsm["X_image"].copy(), obs=a.obs[[]].copy())
-    img.X = (img.X - img.X.mean(0)) / (img.X.std(0) + 1e-8)
-    import scanpy as sc
-
-    sc.pp.pca(img, n_comps=20, random_state=0)
+    img = remadom.data.image_modality(a, n_comps=20)
     rna = ad.AnnData(a.X, obs=a.obs.copy(), obsm={"X_pca": a.obsm["X_pca"]})
     m = md.MuData({"rna": rna, "image": img})
     m.obsm["spatial"] = np.asarray(a.obsm["spatial"])

@@ -108,6 +108,13 @@ def test_bundled_her2st_image_and_features():
     assert "provenance" in a.uns
     remadom.data.image_features(a, features=("summary",))
     assert a.obsm["X_image"].shape[0] == a.n_obs and np.isfinite(a.obsm["X_image"]).all()
+    img = remadom.data.image_modality(a, n_comps=5)
+    assert img.obsm["X_pca"].shape == (a.n_obs, 5)
+    assert (img.obs_names == a.obs_names).all()
+    np.testing.assert_allclose(img.X.mean(0), 0, atol=1e-4)
+    a.obsm["X_image"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        remadom.data.image_modality(a)
 
 
 def test_image_features_errors():

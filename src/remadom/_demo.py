@@ -9,7 +9,6 @@ from pathlib import Path
 import anndata as ad
 import mudata as md
 import numpy as np
-import scanpy as sc
 import scvi
 
 from . import data, datasets, metrics, pl, tl
@@ -57,11 +56,9 @@ def her2st(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bool) 
     adata = datasets.her2st_c2()
     data.pca_rna(adata, n_comps=30)
     data.image_features(adata)
-    img = ad.AnnData(adata.obsm["X_image"].copy(), obs=adata.obs[[]].copy())
-    img.X = (img.X - img.X.mean(0)) / (img.X.std(0) + 1e-8)
+    img = data.image_modality(adata, n_comps=20)
 
 
-    sc.pp.pca(img, n_comps=20, random_state=0)
     rna = ad.AnnData(adata.X, obs=adata.obs.copy(), var=adata.var.copy(),
                      obsm={"X_pca": adata.obsm["X_pca"], "spatial": adata.obsm["spatial"]})
     mdata = md.MuData({"rna": rna, "image": img})

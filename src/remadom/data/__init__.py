@@ -2,7 +2,7 @@
 
 from ._fields import ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
-from ._image import image_features
+from ._image import image_features, image_modality
 from ._mosaic import presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
@@ -19,6 +19,7 @@ __all__ = [
     "get_matrix",
     "graph_fingerprint",
     "image_features",
+    "image_modality",
     "knn_transformer",
     "lsi_atac",
     "normalized_adjacency",

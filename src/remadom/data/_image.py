@@ -88,3 +88,40 @@ def image_features(
     )
     adata.obsm[key_added] = df.to_numpy(dtype=np.float32)
     adata.uns[f"{key_added}_names"] = list(map(str, df.columns))
+
+
+def image_modality(adata: AnnData, n_comps: int = 20, key: str = "X_image",
+                   random_state: int = 0) -> AnnData:
+    """An ``image`` modality from per-spot image features, ready to sit beside RNA in a MuData.
+
+    Each feature in ``obsm[key]`` (from :func:`image_features` or the user's own) is standardised
+    and reduced with :func:`scanpy.pp.pca`.
+
+    Parameters
+    ----------
+    adata
+        AnnData holding ``obsm[key]`` ``(n_obs, n_features)``.
+    n_comps
+        Principal components kept (capped at ``min(n_obs, n_features) - 1``).
+
+    Returns
+    -------
+    AnnData ``(n_obs, n_features)`` with the standardised features in ``.X``, the PCA in
+    ``obsm["X_pca"]`` and the same ``obs_names``.
+
+    Raises
+    ------
+    ValueError
+        If ``obsm[key]`` is missing or has NaN/inf values.
+    """
+    import scanpy as sc
+
+    if key not in adata.obsm:
+        raise ValueError(f"obsm['{key}'] not found; run remadom.data.image_features(adata) first.")
+    x = np.asarray(adata.obsm[key], dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"obsm['{key}'] has NaN/inf image features; remove those spots or features.")
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    img = AnnData(x, obs=adata.obs[[]].copy())
+    sc.pp.pca(img, n_comps=int(min(n_comps, min(x.shape) - 1)), random_state=random_state)
+    return img
