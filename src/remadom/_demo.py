@@ -23,11 +23,6 @@ def _score(mdata, rep, labels_key, n_clusters, key, seed):
             "Moran_I": metrics.morans_i_labels(lab, mdata.obsp["spatial_connectivities"])}
 
 
-def _drop_inputs(mdata):
-    for k in [k for k in mdata.obsm if k.startswith("_urmf_")]:
-        del mdata.obsm[k]
-
-
 def lymph_node(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bool) -> dict:
     """URMF on lymph node slice A1 protein; Leiden with 10 clusters vs the 10 annotated regions."""
     scvi.settings.seed = seed
@@ -46,7 +41,7 @@ def lymph_node(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bo
     pl.domains(mdata, ["urmf_domain", "pca_domain", "final_annot"], size=8,
                title=["URMF domains", "PCA + Leiden", "annotation (final_annot)"],
                save=str(outdir / "lymph_node_domains.png"))
-    _drop_inputs(mdata)
+    URMF.remove_inputs(mdata)
     mdata.write_h5mu(outdir / "lymph_node_urmf.h5mu")
     return res
 
@@ -85,7 +80,7 @@ def her2st(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bool) 
                img=lib["images"]["hires"], scale_factor=lib["scalefactors"]["tissue_hires_scalef"],
                size=40, title=["URMF rna+H&E", "URMF rna only", "authors' expr_cluster"],
                save=str(outdir / "her2st_c2_domains_on_he.png"))
-    _drop_inputs(mdata)
+    URMF.remove_inputs(mdata)
     mdata.write_h5mu(outdir / "her2st_c2_urmf.h5mu")
     return res
 

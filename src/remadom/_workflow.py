@@ -113,8 +113,7 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
             result["plot"] = str(out / "domains.png")
     if cfg.outputs.plot:
         pl.loss_curves(model.history, keys=["train_loss"], save=str(out / "loss.png"))
-    for k in [k for k in mdata.obsm if k.startswith("_urmf_")]:
-        del mdata.obsm[k]
+    cls.remove_inputs(mdata)
     mdata.write_h5mu(out / "result.h5mu")
     result["h5mu"] = str(out / "result.h5mu")
     if cfg.outputs.save_model:

@@ -8,18 +8,22 @@ from scvi.nn import FCLayers
 from torch import nn
 
 
-class GaussianDecoder(nn.Module):
-    """MLP decoder with a unit-variance Gaussian likelihood (MSE up to constants).
-
-    ``-log p(x | z) = 0.5 * ||x - f(z)||^2`` summed over features, for a standardised
-    representation such as PCA / LSI / CLR.
-    """
+class _MLPDecoder(nn.Module):
+    """Shared body: scvi-tools ``FCLayers`` (layer norm) and a linear output layer."""
 
     def __init__(self, n_latent: int, n_output: int, n_hidden: int = 128, n_layers: int = 1):
         super().__init__()
         self.body = FCLayers(n_latent, n_hidden, n_layers=n_layers, n_hidden=n_hidden,
                              dropout_rate=0.0, use_batch_norm=False, use_layer_norm=True)
         self.out = nn.Linear(n_hidden, n_output)
+
+
+class GaussianDecoder(_MLPDecoder):
+    """MLP decoder with a unit-variance Gaussian likelihood (MSE up to constants).
+
+    ``-log p(x | z) = 0.5 * ||x - f(z)||^2`` summed over features, for a standardised
+    representation such as PCA / LSI / CLR.
+    """
 
     def forward(self, z: torch.Tensor, library: torch.Tensor | None = None) -> torch.Tensor:
         """Mean ``(batch, n_output)``."""
@@ -30,7 +34,7 @@ class GaussianDecoder(nn.Module):
         return 0.5 * ((x - mean) ** 2).sum(-1)
 
 
-class NegativeBinomialDecoder(nn.Module):
+class NegativeBinomialDecoder(_MLPDecoder):
     """MLP decoder with a negative binomial likelihood on counts (scVI, Lopez et al., 2018).
 
     Mean ``mu = l * softmax(f(z))`` with the observed library size ``l`` (total counts) and a
@@ -38,10 +42,7 @@ class NegativeBinomialDecoder(nn.Module):
     """
 
     def __init__(self, n_latent: int, n_output: int, n_hidden: int = 128, n_layers: int = 1):
-        super().__init__()
-        self.body = FCLayers(n_latent, n_hidden, n_layers=n_layers, n_hidden=n_hidden,
-                             dropout_rate=0.0, use_batch_norm=False, use_layer_norm=True)
-        self.out = nn.Linear(n_hidden, n_output)
+        super().__init__(n_latent, n_output, n_hidden=n_hidden, n_layers=n_layers)
         self.log_theta = nn.Parameter(torch.zeros(n_output))
 
     def forward(self, z: torch.Tensor, library: torch.Tensor | None = None) -> torch.Tensor:

@@ -268,6 +268,16 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
+    @staticmethod
+    def remove_inputs(mdata: MuData) -> None:
+        """Delete the precomputed ``obsm["_urmf_*"]`` arrays that :meth:`setup_mudata` wrote.
+
+        Call before writing the MuData to disk; :meth:`setup_mudata` (also run by ``load``)
+        recomputes them.
+        """
+        for k in [k for k in mdata.obsm if k.startswith("_urmf_")]:
+            del mdata.obsm[k]
+
     # ------------------------------------------------------------------ training
     def train(
         self,

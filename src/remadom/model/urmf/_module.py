@@ -94,6 +94,7 @@ class URMFModule(BaseModuleClass):
     ):
         super().__init__()
         self.modalities = list(modalities)
+        self.n_inputs = {m: list(n_inputs[m]) for m in self.modalities}
         self.n_latent = n_latent
         self.likelihoods = dict(likelihoods)
         self.use_gating, self.use_channel_gate = use_gating, use_channel_gate
@@ -135,8 +136,7 @@ class URMFModule(BaseModuleClass):
         }
 
     def _split(self, m: str, x: torch.Tensor) -> list[torch.Tensor]:
-        widths = [enc.fc_layers[0][0].in_features for enc in self.encoders[m]]
-        return list(torch.split(x, widths, dim=-1))
+        return list(torch.split(x, self.n_inputs[m], dim=-1))
 
     @auto_move_data
     def inference(self, inputs: dict[str, torch.Tensor], n_samples: int = 1):
