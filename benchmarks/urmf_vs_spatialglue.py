@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import resource
+import sys
 import time
-import traceback
-import warnings
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _isolate  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "spatialglue_sim_triplet.h5mu"
 
@@ -97,36 +97,9 @@ def run_spatialglue(n_spots, epochs, data):
     return time.time() - t0
 
 
-def _child(fn_name, n_spots, epochs, data, q, mem_limit_gb):
-    warnings.filterwarnings("ignore")
-    # cap the address space so that a dense n x n allocation fails with MemoryError instead of
-    # sending the machine into the OOM killer
-    lim = int(mem_limit_gb * 1024**3)
-    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-    try:
-        secs = globals()[fn_name](n_spots, epochs, data)
-        status = "ok"
-    except BaseException as err:  # noqa: BLE001 - record any failure (MemoryError, OOM, ...)
-        secs, status = float("nan"), f"failed: {type(err).__name__}: {str(err)[:120]}"
-        traceback.print_exc()
-    q.put((secs, status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2))
-
-
 def measure(fn_name, n_spots, epochs, data, timeout, mem_limit_gb=20.0):
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(fn_name, n_spots, epochs, data, q, mem_limit_gb))
-    p.start()
-    p.join(timeout)
-    if p.is_alive():
-        p.kill()
-        p.join()
-        return {"seconds": float("nan"), "status": f"timeout > {timeout} s", "peak_gb": float("nan")}
-    if q.empty():
-        return {"seconds": float("nan"), "status": f"killed (exit {p.exitcode}; out of memory?)",
-                "peak_gb": float("nan")}
-    secs, status, peak = q.get()
-    return {"seconds": secs, "status": status, "peak_gb": peak}
+    r = _isolate.measure("urmf_vs_spatialglue", fn_name, (n_spots, epochs, data), timeout, mem_limit_gb)
+    return {"seconds": r["result"], "status": r["status"], "peak_gb": r["peak_gb"]}
 
 
 def main():

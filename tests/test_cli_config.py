@@ -58,3 +58,41 @@ def test_cli_fit_bad_config_exit_code(tmp_path, capsys):
     path.write_text(yaml.safe_dump({**BASE, "modell": "urmf"}))
     assert main(["fit", str(path)]) == 2
     assert "unknown key 'modell'" in capsys.readouterr().err
+
+
+MOSAIC = {
+    "model": "mosaicvi",
+    "problem": "mosaic",
+    "data": {"dataset": "lymph_node_s1"},
+    "setup": {"modalities": ["prot"]},
+    "model_kwargs": {"n_latent": 8},
+    "train": {"max_epochs": 3},
+    "outputs": {"labels_key": "final_annot", "cluster": {"n_clusters": 10}, "plot": False},
+}
+
+
+def test_mosaicvi_config_model_specific_keys():
+    cfg = parse_config({**MOSAIC, "heads": [{"name": "mmd", "weight": 2.0}]})
+    assert cfg.problem == "mosaic" and cfg.heads[0]["weight"] == 2.0
+    with pytest.raises(ConfigError, match="'setup.hops' is not a mosaicvi setting"):
+        parse_config({**MOSAIC, "setup": {"modalities": ["prot"], "hops": [1]}})
+    with pytest.raises(ConfigError, match="'problem' is a mosaicvi setting"):
+        parse_config({**BASE, "problem": "paired"})
+    with pytest.raises(ConfigError, match="'setup.batch_key' is not a urmf setting"):
+        parse_config({**BASE, "setup": {"modalities": ["prot"], "batch_key": "b"}})
+    with pytest.raises(ConfigError, match="'bernouli' is not a mosaicvi likelihood"):
+        parse_config({**MOSAIC, "setup": {"modalities": ["prot"], "likelihoods": {"prot": "bernouli"}}})
+    with pytest.raises(ConfigError, match=r"heads.0.*unknown head 'mdm'"):
+        parse_config({**MOSAIC, "heads": [{"name": "mdm"}]})
+    with pytest.raises(ConfigError, match="problem"):
+        parse_config({**MOSAIC, "problem": "multiome"})
+
+
+def test_cli_fit_mosaicvi(tmp_path):
+    cfg = {**MOSAIC, "outputs": {**MOSAIC["outputs"], "dir": str(tmp_path / "mv")}}
+    path = tmp_path / "mv.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["fit", str(path), "--no-progress"]) == 0
+    scores = json.loads((tmp_path / "mv" / "scores.json").read_text())
+    assert scores["latent_key"] == "X_mosaicvi" and scores["n_clusters"] == 10
+    assert 0 <= scores["ari"] <= 1 and "morans_i" in scores

@@ -37,3 +37,21 @@ def test_metrics_known_values(lymph_node):
     rnd = np.random.default_rng(0).integers(0, 2, lymph_node.n_obs)
     assert remadom.metrics.morans_i_labels(halves, g) > 0.8
     assert abs(remadom.metrics.morans_i_labels(rnd, g)) < 0.1
+
+
+def test_integration_metrics():
+    import numpy as np
+
+    from remadom.metrics import foscttm, imputation_correlation, label_transfer_accuracy
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 5))
+    assert foscttm(z, z) == 0.0
+    assert 0.4 < foscttm(z, rng.normal(size=z.shape)) < 0.6
+    with pytest.raises(ValueError, match="matched"):
+        foscttm(z, z[:10])
+    r = imputation_correlation(z, 2 * z + 1)
+    np.testing.assert_allclose(r, 1.0)
+    assert np.isnan(imputation_correlation(np.ones((5, 2)), rng.normal(size=(5, 2)))).all()
+    y = (z[:, 0] > 0).astype(int)
+    assert label_transfer_accuracy(z[:150], y[:150], z[150:], y[150:]) > 0.8

@@ -14,11 +14,11 @@ import scvi
 from . import data as rdata
 from . import datasets, metrics, pl, tl
 from .config import RunConfig
-from .model import URMF
+from .model import MOSAICVI, URMF
 
 logger = logging.getLogger(__name__)
 
-MODELS = {"urmf": URMF}
+MODELS = {"urmf": URMF, "mosaicvi": MOSAICVI}
 _PREP = {"rna": (rdata.pca_rna, "X_pca"), "protein": (rdata.pca_protein, "X_pca"),
          "atac": (rdata.lsi_atac, "X_lsi")}
 
@@ -72,26 +72,29 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         fn(mdata[mod], **kwargs)
         layers.setdefault(mod, key)
     g = cfg.graph
-    if g.graph_key is None:
+    has_coords = g.spatial_key is not None and g.spatial_key in mdata.obsm
+    built_graph = False
+    if g.graph_key is None and (cfg.model == "urmf" or has_coords):
         rdata.spatial_graph(mdata, n_neighs=g.n_neighs, radius=g.radius, coord_type=g.coord_type,
                             spatial_key=g.spatial_key, library_key=g.library_key)
+        built_graph = True
     cls = MODELS[cfg.model]
-    cls.setup_mudata(
-        mdata,
-        modalities=cfg.setup.modalities,
-        layers=layers,
-        likelihoods=dict(cfg.setup.likelihoods),
-        spatial_key=g.spatial_key,
-        spatial_graph_key=g.graph_key,
-        use_feature_graph=cfg.setup.use_feature_graph,
-        n_feature_neighbors=cfg.setup.n_feature_neighbors,
-        hops=tuple(cfg.setup.hops),
-    )
-    model = cls(mdata, **cfg.model_kwargs)
+    s = cfg.setup
+    common = {"modalities": s.modalities, "layers": layers, "likelihoods": dict(s.likelihoods)}
+    if cfg.model == "urmf":
+        cls.setup_mudata(mdata, **common, spatial_key=g.spatial_key, spatial_graph_key=g.graph_key,
+                         use_feature_graph=s.use_feature_graph,
+                         n_feature_neighbors=s.n_feature_neighbors, hops=tuple(s.hops))
+        model = cls(mdata, **cfg.model_kwargs)
+    else:
+        common["layers"] = {k: tuple(v) if isinstance(v, list) else v for k, v in layers.items()}
+        cls.setup_mudata(mdata, **common, batch_key=s.batch_key, study_key=s.study_key,
+                         time_key=s.time_key, labels_key=s.labels_key)
+        model = cls(mdata, problem=cfg.problem or "mosaic", heads=cfg.heads, **cfg.model_kwargs)
     t = cfg.train
     model.train(max_epochs=t.max_epochs, batch_size=t.batch_size, accelerator=t.accelerator,
                 devices=t.devices, early_stopping=t.early_stopping, train_size=t.train_size,
-                plan_kwargs={"lr": t.lr}, enable_progress_bar=progress_bar, **t.trainer)
+                plan_kwargs={"lr": t.lr} if t.lr else None, enable_progress_bar=progress_bar, **t.trainer)
     key = cfg.outputs.latent_key or f"X_{cfg.model}"
     mdata.obsm[key] = model.get_latent_representation()
     result: dict = {"latent_key": key}
@@ -101,13 +104,13 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         labels = tl.cluster(mdata, key, method=c.method, n_clusters=c.n_clusters,
                             resolution=c.resolution, key_added=c.key, random_state=t.seed)
         result["n_clusters"] = int(labels.nunique())
-        if g.graph_key is None:
+        if built_graph:
             result["morans_i"] = metrics.morans_i_labels(labels, mdata.obsp["spatial_connectivities"])
         if cfg.outputs.labels_key:
             y = mdata.obs[cfg.outputs.labels_key]
             result["ari"] = metrics.ari(y, labels)
             result["nmi"] = metrics.nmi(y, labels)
-        if cfg.outputs.plot and g.spatial_key in mdata.obsm:
+        if cfg.outputs.plot and has_coords:
             cols = [c.key] + ([cfg.outputs.labels_key] if cfg.outputs.labels_key else [])
             pl.domains(mdata, cols, spatial_key=g.spatial_key, save=str(out / "domains.png"))
             result["plot"] = str(out / "domains.png")

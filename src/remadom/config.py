@@ -1,7 +1,8 @@
 """YAML run configuration, validated with pydantic before anything trains.
 
 A file has the sections ``model``, ``data``, ``graph``, ``setup``, ``model_kwargs``, ``train``
-and ``outputs``; unknown keys are errors that name the key and the closest valid one.
+and ``outputs`` (and, for MOSAICVI, ``problem`` and ``heads``); unknown keys are errors that name
+the key and the closest valid one; keys that belong to another model are errors too.
 """
 
 from __future__ import annotations
@@ -48,15 +49,27 @@ class GraphConfig(_Strict):
     graph_key: str | None = Field(None, description="use this existing obsp graph instead")
 
 
+_URMF_SETUP = ("use_feature_graph", "n_feature_neighbors", "hops")
+_MOSAICVI_SETUP = ("batch_key", "study_key", "time_key", "labels_key")
+_LIKELIHOODS = {"urmf": ("gaussian", "nb"),
+                "mosaicvi": ("nb", "zinb", "poisson", "bernoulli", "nbmixture", "gaussian", "betabinomial")}
+
+
 class SetupConfig(_Strict):
     """Arguments of the model's ``setup_mudata``."""
 
     modalities: list[str] = Field(..., min_length=1)
-    layers: dict[str, str] = Field(default_factory=dict)
-    likelihoods: dict[str, Literal["gaussian", "nb"]] = Field(default_factory=dict)
+    layers: dict[str, str | list[str]] = Field(default_factory=dict)
+    likelihoods: dict[str, str] = Field(default_factory=dict)
+    # URMF
     use_feature_graph: bool = True
     n_feature_neighbors: int = Field(10, gt=0)
     hops: list[int] = Field(default_factory=lambda: [1, 2])
+    # MOSAICVI
+    batch_key: str | None = None
+    study_key: str | None = None
+    time_key: str | None = None
+    labels_key: str | None = None
 
 
 class TrainConfig(_Strict):
@@ -65,7 +78,7 @@ class TrainConfig(_Strict):
     seed: int = 0
     max_epochs: int | None = Field(None, gt=0)
     batch_size: int = Field(256, gt=0)
-    lr: float = Field(2e-3, gt=0)
+    lr: float | None = Field(None, gt=0, description="default: the model's (URMF 2e-3, MOSAICVI 1e-3)")
     accelerator: str = "auto"
     devices: int | str = "auto"
     early_stopping: bool = False
@@ -93,7 +106,9 @@ class OutputsConfig(_Strict):
 class RunConfig(_Strict):
     """One run: data -> graph -> setup -> model -> train -> outputs."""
 
-    model: Literal["urmf"]
+    model: Literal["urmf", "mosaicvi"]
+    problem: Literal["paired", "unpaired", "bridge", "mosaic", "prediction", "hierarchical"] | None = None
+    heads: list[dict[str, Any]] | None = Field(None, description="alignment heads (MOSAICVI)")
     data: DataConfig
     graph: GraphConfig = Field(default_factory=GraphConfig)
     setup: SetupConfig
@@ -164,6 +179,9 @@ def parse_config(obj: dict | str | Path) -> RunConfig:
         raise ConfigError(_format(err)) from None
     if cfg.data.path is None and cfg.data.dataset is None:
         raise ConfigError("invalid configuration:\n- 'data': give 'path' (a .h5mu/.h5ad file) or 'dataset'.")
+    problems = _model_specific_problems(cfg)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     unknown = set(cfg.data.preprocess) - set(cfg.setup.modalities)
     if unknown:
         raise ConfigError(
@@ -171,3 +189,28 @@ def parse_config(obj: dict | str | Path) -> RunConfig:
             f"'setup.modalities': {sorted(unknown)}."
         )
     return cfg
+
+
+def _model_specific_problems(cfg: RunConfig) -> list[str]:
+    """Keys that belong to another model, likelihoods the model lacks, heads that do not build."""
+    out = []
+    mine, other = (_URMF_SETUP, _MOSAICVI_SETUP) if cfg.model == "urmf" else (_MOSAICVI_SETUP, _URMF_SETUP)
+    for k in sorted(set(other) & cfg.setup.model_fields_set):
+        out.append(f"- 'setup.{k}' is not a {cfg.model} setting; {cfg.model} setup keys: "
+                   f"modalities, layers, likelihoods, {', '.join(mine)}.")
+    if cfg.model == "urmf":
+        for k in ("problem", "heads"):
+            if k in cfg.model_fields_set:
+                out.append(f"- '{k}' is a mosaicvi setting; remove it for model: urmf.")
+    for m, lik in cfg.setup.likelihoods.items():
+        if lik not in _LIKELIHOODS[cfg.model]:
+            out.append(f"- 'setup.likelihoods.{m}': '{lik}' is not a {cfg.model} likelihood; choose "
+                       f"one of {list(_LIKELIHOODS[cfg.model])}.")
+    for i, h in enumerate(cfg.heads or []):
+        from remadom.heads import make_head
+
+        try:
+            make_head(h)
+        except ValueError as e:
+            out.append(f"- 'heads.{i}': {e}")
+    return out

@@ -1,5 +1,7 @@
-"""Metrics: ARI, NMI, Moran's I of domains."""
+"""Metrics: ARI, NMI, Moran's I of domains; FOSCTTM, label transfer, imputation r, iLISI."""
 
+from ._integration import foscttm, ilisi, imputation_correlation, label_transfer_accuracy
 from ._metrics import ari, morans_i_labels, nmi
 
-__all__ = ["ari", "morans_i_labels", "nmi"]
+__all__ = ["ari", "foscttm", "ilisi", "imputation_correlation", "label_transfer_accuracy",
+           "morans_i_labels", "nmi"]

@@ -1,5 +1,15 @@
 """Reusable layers shared by the models."""
 
+from ._decoders import (
+    LIKELIHOOD_DECODERS,
+    BernoulliDecoder,
+    BetaBinomialDecoder,
+    GaussianFeatureDecoder,
+    NBDecoder,
+    PoissonDecoder,
+    ProteinMixtureDecoder,
+    make_decoder,
+)
 from ._fusion import (
     Adapter,
     AttentionPool,
@@ -9,9 +19,19 @@ from ._fusion import (
     uncertainty_logits,
 )
 from ._likelihood import DECODERS, GaussianDecoder, NegativeBinomialDecoder
+from ._poe import product_of_experts
 
 __all__ = [
     "DECODERS",
+    "LIKELIHOOD_DECODERS",
+    "BernoulliDecoder",
+    "BetaBinomialDecoder",
+    "GaussianFeatureDecoder",
+    "NBDecoder",
+    "PoissonDecoder",
+    "ProteinMixtureDecoder",
+    "make_decoder",
+    "product_of_experts",
     "Adapter",
     "AttentionPool",
     "ChannelGate",

@@ -9,12 +9,18 @@ from torch import nn
 
 
 class _MLPDecoder(nn.Module):
-    """Shared body: scvi-tools ``FCLayers`` (layer norm) and a linear output layer."""
+    """Shared body: scvi-tools ``FCLayers`` (layer norm) and a linear output layer.
 
-    def __init__(self, n_latent: int, n_output: int, n_hidden: int = 128, n_layers: int = 1):
+    ``n_cat_list`` gives the number of categories of each covariate injected into every hidden
+    layer (one-hot, as in scvi-tools); the body is then called as ``self.body(z, *cats)``.
+    """
+
+    def __init__(self, n_latent: int, n_output: int, n_hidden: int = 128, n_layers: int = 1,
+                 n_cat_list: list[int] | None = None):
         super().__init__()
-        self.body = FCLayers(n_latent, n_hidden, n_layers=n_layers, n_hidden=n_hidden,
-                             dropout_rate=0.0, use_batch_norm=False, use_layer_norm=True)
+        self.body = FCLayers(n_latent, n_hidden, n_cat_list=n_cat_list, n_layers=n_layers,
+                             n_hidden=n_hidden, dropout_rate=0.0, use_batch_norm=False,
+                             use_layer_norm=True)
         self.out = nn.Linear(n_hidden, n_output)
 
 

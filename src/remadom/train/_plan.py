@@ -14,11 +14,14 @@ class CheckedTrainingPlan(TrainingPlan):
     """scvi-tools' :class:`~scvi.train.TrainingPlan` that stops at the first non-finite loss.
 
     A NaN/inf loss raises :class:`NonFiniteLossError` naming the epoch and step, instead of
-    silently producing a NaN latent. Fix suggestions: lower ``plan_kwargs={'lr': ...}``, check the
+    silently producing a NaN latent. A module whose ``loss`` takes an ``epoch`` argument gets the
+    current epoch (for warm-up schedules, e.g. of :mod:`remadom.heads`). Fix suggestions: lower ``plan_kwargs={'lr': ...}``, check the
     input for extreme values, or use ``gradient_clip_val=`` in ``train()``.
     """
 
     def training_step(self, batch, batch_idx):
+        if "epoch" in self._loss_args:  # warm-up schedules of alignment heads read the epoch
+            self.loss_kwargs["epoch"] = self.current_epoch
         out = super().training_step(batch, batch_idx)
         loss = out["loss"] if isinstance(out, dict) else out
         if not torch.isfinite(loss):

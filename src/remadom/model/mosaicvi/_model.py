@@ -1,0 +1,632 @@
+"""MOSAICVI model class: setup on a natural mosaic MuData, train, latents, imputation."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from anndata import AnnData
+from mudata import MuData
+from scvi.data import AnnDataManager
+from scvi.data._manager import AnnDataManagerValidationCheck
+from scvi.data.fields import (
+    MuDataCategoricalObsField,
+    MuDataNumericalObsField,
+    MuDataObsmField,
+)
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+
+from remadom.data import check_counts, check_finite, check_modalities, presence_mask
+from remadom.heads import AlignmentHead, make_head
+from remadom.train import CheckedTrainingPlan
+
+from ._module import MOSAICVIModule
+from ._presets import PRESETS, preset
+
+logger = logging.getLogger(__name__)
+
+LIKELIHOODS = ("nb", "zinb", "poisson", "bernoulli", "nbmixture", "gaussian", "betabinomial")
+_COUNT_LIKELIHOODS = ("nb", "zinb", "poisson", "nbmixture", "betabinomial")
+_PREFIX = "_mosaicvi_"
+
+_NAME_DEFAULTS = {
+    "rna": "nb", "gex": "nb", "expression": "nb", "mrna": "nb",
+    "atac": "bernoulli", "peaks": "bernoulli", "chromatin": "bernoulli",
+    "adt": "nb", "prot": "nb", "protein": "nb", "cite": "nb",
+    "met": "betabinomial", "methylation": "betabinomial",
+}
+
+
+def _values(x) -> np.ndarray:
+    return x.data if sp.issparse(x) else np.asarray(x).ravel()
+
+
+def _is_counts(x) -> bool:
+    v = _values(x)[:2_000_000]
+    return bool(v.size == 0 or (np.isfinite(v).all() and (v >= 0).all() and np.allclose(v, np.round(v))))
+
+
+def _default_likelihood(m: str, x) -> str:
+    lik = _NAME_DEFAULTS.get(m.lower())
+    counts = _is_counts(x)
+    if lik == "bernoulli" and counts and _values(x).size and _values(x).max() > 1:
+        return "poisson"  # fragment counts: Poisson; binarise first for Bernoulli
+    if lik is not None and (counts or lik == "gaussian"):
+        return lik
+    return "nb" if counts else "gaussian"
+
+
+def _matrix(adata: AnnData, key: str | None, m: str):
+    if key is None or key == "X":
+        return adata.X, ".X"
+    if key in adata.layers:
+        return adata.layers[key], f"layers['{key}']"
+    if key in adata.obsm:
+        return np.asarray(adata.obsm[key]), f"obsm['{key}']"
+    raise ValueError(
+        f"modality '{m}': '{key}' is neither a layer nor an obsm key; layers: "
+        f"{list(adata.layers)}, obsm: {list(adata.obsm)}."
+    )
+
+
+def _pad(x, rows: np.ndarray, n_obs: int):
+    """Place a modality's rows at MuData positions ``rows``; absent rows are empty (sparse)."""
+    if sp.issparse(x):
+        x = sp.csr_matrix(x, dtype=np.float32)
+        coo = x.tocoo()
+        return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(n_obs, x.shape[1]))
+    out = np.zeros((n_obs, x.shape[1]), dtype=np.float32)
+    out[rows] = np.asarray(x, dtype=np.float32)
+    return out
+
+
+class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+    """Mosaic-first multimodal VAE: any cell may have any subset of the registered modalities.
+
+    One encoder per modality gives a Gaussian expert; the product of the experts a cell has
+    (and the prior) is ``z_bio``; ``z_tech`` carries batch/study effects from the registered
+    covariates; each modality has its own likelihood; the ELBO is masked to the modalities each
+    cell has. REMADOM's six integration problems are presets of this one model (see
+    :data:`PRESETS` and :meth:`preset`). Module details: :class:`MOSAICVIModule`.
+
+    Parameters
+    ----------
+    mdata
+        MuData registered with :meth:`setup_mudata`.
+    problem
+        ``paired``, ``unpaired``, ``bridge``, ``mosaic`` (default), ``prediction`` or
+        ``hierarchical``; sets ``subset_prob`` and ``heads`` (print ``MOSAICVI.preset(problem)``).
+    heads
+        Overrides the preset's alignment heads: a list of :class:`remadom.heads.AlignmentHead` or
+        dicts ``{"name": "mmd", "weight": ..., "group_by": ...}``.
+    subset_prob
+        Overrides the preset's probability of the mixture-of-PoE subset draw.
+    n_latent, n_latent_tech, n_hidden, n_layers, dropout_rate
+        Module sizes (see :class:`MOSAICVIModule`).
+
+    Raises
+    ------
+    ValueError
+        Unknown problem; a head that groups by a key that was not registered, by modality set
+        with one modality, or by groups with fewer than two cells; a head that needs a graph or
+        time values that were not registered.
+
+    Examples
+    --------
+    >>> MOSAICVI.setup_mudata(mdata, modalities=["rna", "adt"], batch_key="batch")
+    >>> model = MOSAICVI(mdata, problem="mosaic")
+    >>> model.train()
+    >>> mdata.obsm["X_mosaicvi"] = model.get_latent_representation()
+    >>> adt = model.impute("adt", source=["rna"])
+    """
+
+    _module_cls = MOSAICVIModule
+    _training_plan_cls = CheckedTrainingPlan
+    PRESETS = PRESETS
+    preset = staticmethod(preset)
+
+    def __init__(
+        self,
+        mdata: MuData,
+        problem: str = "mosaic",
+        heads: list[AlignmentHead | dict] | None = None,
+        subset_prob: float | None = None,
+        n_latent: int = 20,
+        n_latent_tech: int = 4,
+        n_hidden: int = 256,
+        n_layers: int = 2,
+        dropout_rate: float = 0.1,
+    ):
+        super().__init__(mdata)
+        settings = preset(problem, heads=heads, subset_prob=subset_prob)
+        info = self.adata_manager.registry["setup_args"]
+        self.modalities = list(info["modalities"])
+        self.problem = problem
+        built = [make_head(h) for h in settings["heads"]]
+        self._validate_heads(built)
+        n_cats = []
+        for key in ("batch", "study"):
+            if key in self.adata_manager.data_registry:
+                n_cats.append(self.adata_manager.get_state_registry(key).n_cats_per_key[0]
+                              if hasattr(self.adata_manager.get_state_registry(key), "n_cats_per_key")
+                              else len(self.adata_manager.get_state_registry(key).categorical_mapping))
+        n_inputs, n_outputs = {}, {}
+        lik = dict(info["_likelihoods"])
+        for m in self.modalities:
+            n_outputs[m] = self.adata_manager.get_from_registry(m).shape[1]
+            n_inputs[m] = 2 * n_outputs[m] if lik[m] == "betabinomial" else n_outputs[m]
+        self.module = self._module_cls(
+            modalities=self.modalities,
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            likelihoods=lik,
+            n_cats_tech=n_cats,
+            n_latent=n_latent,
+            n_latent_tech=n_latent_tech,
+            n_hidden=n_hidden,
+            n_layers=n_layers,
+            dropout_rate=dropout_rate,
+            subset_prob=settings["subset_prob"],
+            heads=built,
+            mean_depth=info["_mean_depth"],
+        )
+        self.settings = {**settings, "heads": [repr(h) for h in built]}
+        self._model_summary_string = (
+            f"MOSAICVI ({problem}): modalities={self.modalities}, likelihoods={lik}, "
+            f"n_latent={n_latent}, z_tech={self.module.n_latent_tech}, "
+            f"subset_prob={settings['subset_prob']}, heads={[h.name for h in built]}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    def _validate_heads(self, heads: list[AlignmentHead]) -> None:
+        reg = self.adata_manager.data_registry
+        for h in heads:
+            if h.group_by == "modality_set":
+                if len(self.modalities) < 2:
+                    raise ValueError(
+                        f"head '{h.name}' groups by modality_set, but only {self.modalities} is "
+                        "registered; register two or more modalities or use group_by='batch'."
+                    )
+                codes = (self.adata_manager.get_from_registry("mask") * (2 ** np.arange(len(self.modalities)))).sum(1)
+            else:
+                if h.group_by not in reg:
+                    raise ValueError(
+                        f"head '{h.name}' groups by '{h.group_by}', but no {h.group_by}_key was "
+                        f"registered; pass {h.group_by}_key= to MOSAICVI.setup_mudata."
+                    )
+                codes = np.asarray(self.adata_manager.get_from_registry(h.group_by)).ravel()
+            _, counts = np.unique(codes, return_counts=True)
+            if len(counts) < 2:
+                raise ValueError(f"head '{h.name}' groups by '{h.group_by}' but all cells are in one group; "
+                                 "drop the head or group by another key.")
+            if counts.min() < 2:
+                raise ValueError(f"head '{h.name}': a '{h.group_by}' group has fewer than two cells; "
+                                 "merge or drop it.")
+            for need in h.requires:
+                if need not in reg:
+                    raise ValueError(f"head '{h.name}' needs '{need}', which was not registered in "
+                                     f"setup_mudata (pass {need}_key=).")
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_anndata(cls, adata, *args, **kwargs):
+        """Not supported: wrap the AnnData in a MuData and call :meth:`setup_mudata`.
+
+        Raises
+        ------
+        ValueError
+            Always, with the fix.
+        """
+        raise ValueError("MOSAICVI is registered on MuData: `mdata = mudata.MuData({'rna': adata})`, "
+                         "then MOSAICVI.setup_mudata(mdata, modalities=['rna']).")
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        modalities: list[str] | None = None,
+        layers: dict[str, str | tuple[str, str]] | None = None,
+        likelihoods: dict[str, str] | None = None,
+        batch_key: str | None = None,
+        study_key: str | None = None,
+        time_key: str | None = None,
+        labels_key: str | None = None,
+        _likelihoods: dict[str, str] | None = None,
+        _mean_depth: dict[str, float] | None = None,
+        _library_median: dict[str, float] | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a (natural mosaic) MuData for MOSAICVI.
+
+        Modalities may cover different, overlapping cells; no zero-padded rows are needed. After
+        every check passes, the MuData gets ``obsm["_mosaicvi_{m}"]`` (the modality's data placed
+        at MuData rows, sparse, empty where the cell lacks it) and ``obsm["_mosaicvi_mask"]``
+        ``(n_obs, n_modalities)`` presence mask; scvi-tools adds ``obs["_scvi_*"]`` codes for the
+        covariates. On any error nothing is written.
+
+        Parameters
+        ----------
+        mdata
+            MuData (``mdata.update()`` after editing modalities).
+        modalities
+            List of modality names; ``None`` means all.
+        layers
+            Per modality a layer or ``obsm`` key (default ``.X``); for ``betabinomial`` a pair
+            ``(methylated_layer, total_layer)``.
+        likelihoods
+            Per modality one of ``nb``, ``zinb``, ``poisson``, ``bernoulli``, ``nbmixture``
+            (totalVI protein mixture), ``gaussian``, ``betabinomial``. Defaults by modality name
+            and data: RNA ``nb``; ATAC ``bernoulli`` on 0/1 data, ``poisson`` on counts; ADT
+            ``nb`` on counts (the totalVI mixture ``nbmixture`` is an option; on the MIDAS PBMC
+            mosaic plain NB imputed proteins better, see ``benchmarks/README.md``), ``gaussian``
+            otherwise; other counts ``nb``, other data ``gaussian``.
+        batch_key, study_key
+            ``mdata.obs`` columns of technical covariates (``z_tech`` is built from them).
+        time_key
+            Numeric ``mdata.obs`` column (for temporal heads).
+        labels_key
+            ``mdata.obs`` column of cell labels (for heads that group by labels).
+        **kwargs
+            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
+
+        Raises
+        ------
+        ValueError
+            Unknown or empty modality, a cell in no modality, modality obs names the MuData lacks,
+            NaN/inf values, negative or non-integer values under a count likelihood, values other
+            than 0/1 under ``bernoulli``, unknown likelihood, a missing or NaN covariate column.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        modalities = check_modalities(mdata, modalities)
+        layers = dict(layers or {})
+        # on load / new data the resolved likelihoods of training are reused
+        likelihoods = dict(_likelihoods or likelihoods or {})
+        for name, d in (("layers", layers), ("likelihoods", likelihoods)):
+            unknown = set(d) - set(modalities)
+            if unknown:
+                raise ValueError(f"`{name}` names modalities not in `modalities`: {sorted(unknown)}.")
+        mask = presence_mask(mdata, modalities)
+        for key, what in ((batch_key, "batch_key"), (study_key, "study_key"), (time_key, "time_key"),
+                          (labels_key, "labels_key")):
+            if key is None:
+                continue
+            if key not in mdata.obs:
+                raise ValueError(f"{what}='{key}' is not a column of mdata.obs; columns: {list(mdata.obs)}.")
+            if mdata.obs[key].isna().any():
+                raise ValueError(
+                    f"{what}='{key}' has {int(mdata.obs[key].isna().sum())} NaN values in mdata.obs; "
+                    "fill them (e.g. with 'unknown') or drop those cells."
+                )
+        if time_key is not None and not pd.api.types.is_numeric_dtype(mdata.obs[time_key]):
+            raise ValueError(f"time_key='{time_key}' must be numeric; convert it with pd.to_numeric.")
+
+        resolved, data, mean_depth, lib_median = {}, {}, {}, {}
+        for m in modalities:
+            a = mdata[m]
+            key = layers.get(m)
+            total = None
+            if isinstance(key, (tuple, list)):
+                if len(key) != 2:
+                    raise ValueError(f"modality '{m}': layers must be a pair (methylated, total), got {key}.")
+                x, where = _matrix(a, key[0], m)
+                total, where_t = _matrix(a, key[1], m)
+            else:
+                x, where = _matrix(a, key, m)
+            if x.shape[1] == 0:
+                raise ValueError(f"modality '{m}': {where} has no features.")
+            lik = likelihoods.get(m) or ("betabinomial" if total is not None else _default_likelihood(m, x))
+            if lik not in LIKELIHOODS:
+                raise ValueError(f"modality '{m}': unknown likelihood '{lik}'; choose one of {LIKELIHOODS}.")
+            if lik == "betabinomial":
+                if total is None:
+                    raise ValueError(f"modality '{m}': likelihood 'betabinomial' needs layers={{'{m}': "
+                                     "('methylated', 'total')}.")
+                check_counts(x, m, where)
+                check_counts(total, m, where_t)
+                diff = (sp.csr_matrix(total) - sp.csr_matrix(x)) if sp.issparse(total) or sp.issparse(x) else total - x
+                if _values(diff).size and _values(diff).min() < 0:
+                    raise ValueError(f"modality '{m}': methylated counts exceed total counts somewhere; "
+                                     "check the order of the (methylated, total) layers.")
+            elif lik in _COUNT_LIKELIHOODS:
+                check_counts(x, m, where)
+            elif lik == "bernoulli":
+                check_finite(x, m, where)
+                v = _values(x)
+                if v.size and not np.isin(np.unique(v[:2_000_000]), (0.0, 1.0)).all():
+                    raise ValueError(
+                        f"modality '{m}': likelihood 'bernoulli' needs 0/1 data but {where} has other "
+                        f"values (max {v.max():g}). Binarise first (x = (x > 0)) into a layer and pass "
+                        f"layers={{'{m}': ...}}, or use likelihoods={{'{m}': 'poisson'}}."
+                    )
+            else:
+                check_finite(x, m, where)
+            if lik != "betabinomial" and total is not None:
+                raise ValueError(f"modality '{m}': a (methylated, total) layer pair needs likelihood 'betabinomial'.")
+            resolved[m] = lik
+            data[m] = (x, total)
+            if lik == "bernoulli":
+                mean_depth[m] = float(np.asarray(x.sum(1)).mean()) or 1.0
+            lib_median[m] = float(np.median(np.asarray(x.sum(1)).ravel())) if lik in ("nb", "zinb", "poisson") else 1.0
+
+        setup_method_args["setup_args"]["modalities"] = modalities
+        setup_method_args["setup_args"]["_likelihoods"] = resolved
+        setup_method_args["setup_args"]["_mean_depth"] = dict(_mean_depth or mean_depth)
+        setup_method_args["setup_args"]["_library_median"] = dict(_library_median or lib_median)
+
+        # --- write (everything validated)
+        n_obs = mdata.n_obs
+        pos = pd.Series(np.arange(n_obs), index=mdata.obs_names)
+        fields = []
+        for m in modalities:
+            rows = pos.loc[mdata[m].obs_names].to_numpy()
+            x, total = data[m]
+            mdata.obsm[f"{_PREFIX}{m}"] = _pad(x, rows, n_obs)
+            fields.append(MuDataObsmField(m, f"{_PREFIX}{m}"))
+            if total is not None:
+                mdata.obsm[f"{_PREFIX}{m}_total"] = _pad(total, rows, n_obs)
+                fields.append(MuDataObsmField(f"{m}_total", f"{_PREFIX}{m}_total"))
+        mdata.obsm[f"{_PREFIX}mask"] = mask.to_numpy().astype(np.float32)
+        fields.append(MuDataObsmField("mask", f"{_PREFIX}mask"))
+        if batch_key is not None:
+            fields.append(MuDataCategoricalObsField("batch", batch_key))
+        if study_key is not None:
+            fields.append(MuDataCategoricalObsField("study", study_key))
+        if labels_key is not None:
+            fields.append(MuDataCategoricalObsField("labels", labels_key))
+        if time_key is not None:
+            fields.append(MuDataNumericalObsField("time", time_key))
+        # every field reads MuData-level obs/obsm, so modalities may cover different cells
+        adata_manager = AnnDataManager(
+            fields=fields, setup_method_args=setup_method_args,
+            validation_checks=AnnDataManagerValidationCheck(check_fully_paired_mudata=False),
+        )
+        adata_manager.register_fields(mdata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @staticmethod
+    def remove_inputs(mdata: MuData) -> None:
+        """Delete the ``obsm["_mosaicvi_*"]`` arrays written by :meth:`setup_mudata`.
+
+        Call before writing the MuData to disk; ``setup_mudata`` (also run by ``load``) rebuilds them.
+        """
+        for k in [k for k in mdata.obsm if k.startswith(_PREFIX)]:
+            del mdata.obsm[k]
+
+    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
+        """As scvi-tools, but new MuData is set up with this model's setup arguments first."""
+        if adata is not None and f"{_PREFIX}mask" not in adata.obsm:
+            args = dict(self.adata_manager.registry["setup_args"])
+            self.setup_mudata(adata, source_registry=self.adata_manager.registry, **args)
+        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        train_size: float = 1.0,
+        validation_size: float | None = None,
+        early_stopping: bool = False,
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
+
+        Parameters
+        ----------
+        max_epochs
+            Default ``clip(10^6 / n_obs, 30, 400)``: about 4000 steps of 256 cells.
+        batch_size, train_size, validation_size, early_stopping
+            As in scvi-tools (``train_size=1.0``: the latent is transductive).
+        plan_kwargs
+            For :class:`~remadom.train.CheckedTrainingPlan`; defaults ``lr=1e-3``,
+            ``n_epochs_kl_warmup=max_epochs // 4``.
+        **kwargs
+            Passed on to Lightning (``accelerator``, ``devices``, ``precision``, ...).
+
+        Raises
+        ------
+        remadom.train.NonFiniteLossError
+            If a loss becomes NaN or inf.
+        """
+        if max_epochs is None:
+            max_epochs = int(np.clip(np.ceil(1e6 / self.adata.n_obs), 30, 400))
+        plan_kwargs = {"lr": 1e-3, "weight_decay": 1e-6,
+                       "n_epochs_kl_warmup": max(1, max_epochs // 4), **(plan_kwargs or {})}
+        return super().train(max_epochs=max_epochs, batch_size=batch_size, train_size=train_size,
+                             validation_size=validation_size, early_stopping=early_stopping,
+                             plan_kwargs=plan_kwargs, **kwargs)
+
+    # ------------------------------------------------------------------ outputs
+    def _modalities_arg(self, modality, what: str) -> list[str]:
+        if modality is None:
+            return list(self.modalities)
+        mods = [modality] if isinstance(modality, str) else list(modality)
+        bad = [m for m in mods if m not in self.modalities]
+        if bad or not mods:
+            raise ValueError(f"{what}: modalities {bad or mods} are not registered; registered: "
+                             f"{self.modalities}.")
+        return mods
+
+    def _encode_mask(self, mask: torch.Tensor, use: list[str]) -> torch.Tensor:
+        sel = torch.tensor([m in use for m in self.modalities], dtype=mask.dtype, device=mask.device)
+        return mask * sel
+
+    @torch.inference_mode()
+    def get_latent_representation(
+        self,
+        mdata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        representation: str = "z_bio",
+        modality: str | list[str] | None = None,
+        give_mean: bool = True,
+        batch_size: int = 1024,
+    ) -> np.ndarray:
+        """Posterior mean (or a sample) of ``z_bio`` or ``z_tech``.
+
+        Parameters
+        ----------
+        representation
+            ``"z_bio"`` (biology, PoE over the cell's modalities) or ``"z_tech"`` (covariates).
+        modality
+            Restrict the PoE to these modalities (a cell lacking all of them gets the prior mean).
+
+        Returns
+        -------
+        ``(n_obs, n_latent)`` (or ``(n_obs, n_latent_tech)``) float32 array in obs order.
+
+        Raises
+        ------
+        ValueError
+            Unknown representation or modality, or ``z_tech`` without covariates.
+        """
+        if representation not in ("z_bio", "z_tech"):
+            raise ValueError(f"representation must be 'z_bio' or 'z_tech', got '{representation}'.")
+        if representation == "z_tech" and not self.module.n_latent_tech:
+            raise ValueError("no z_tech: register batch_key= or study_key= in setup_mudata.")
+        use = self._modalities_arg(modality, "get_latent_representation")
+        mdata = self._validate_anndata(mdata)
+        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
+        self.module.eval()
+        out = []
+        for tensors in dl:
+            inp = self.module._get_inference_input(tensors)
+            inp["encode_mask"] = self._encode_mask(inp["mask"], use)
+            inf = self.module.inference(**inp)
+            q = inf["qz"] if representation == "z_bio" else inf["qz_tech"]
+            out.append((q.loc if give_mean else q.sample()).cpu())
+        return torch.cat(out).numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def impute(
+        self,
+        target: str,
+        source: str | list[str] | None = None,
+        mdata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        n_samples: int = 25,
+        batch_size: int = 512,
+        library_size: float | None = None,
+        transform_batch: str | None = None,
+    ) -> AnnData:
+        """Predict modality ``target`` for every cell from the ``source`` modalities only.
+
+        For each cell, ``z_bio`` is drawn ``n_samples`` times from the PoE of its ``source``
+        experts (and the prior), decoded with ``target``'s likelihood, and the means of that
+        likelihood are averaged.
+
+        Parameters
+        ----------
+        target
+            Registered modality to predict.
+        source
+            Modalities to predict from (default: every registered modality except ``target``).
+        n_samples
+            Posterior samples per cell.
+        library_size
+            Library size of the prediction for ``nb``/``zinb``/``poisson`` (default: the median
+            library of the cells that have ``target``); ``bernoulli`` predictions are at mean
+            depth, ``betabinomial`` ones are methylation fractions.
+        transform_batch
+            Decode every cell as if from this ``batch_key`` category (default: the cell's own).
+
+        Returns
+        -------
+        AnnData ``(n_obs, n_vars of target)`` in MuData obs order: ``.X`` the posterior mean,
+        ``layers["std"]`` the standard deviation across samples, ``obs["n_source_modalities"]``
+        (cells with 0 are predicted from the prior alone; a warning says how many).
+
+        Raises
+        ------
+        ValueError
+            If ``target`` or a source modality is not registered, or ``transform_batch`` is not a
+            batch category.
+        """
+        if target not in self.modalities:
+            raise ValueError(f"impute: target '{target}' is not a registered modality; registered: "
+                             f"{self.modalities}. Register it in setup_mudata(modalities=[...]).")
+        use = self._modalities_arg([m for m in self.modalities if m != target] if source is None else source,
+                                   "impute source") if (source is not None or len(self.modalities) > 1) else [target]
+        mdata = self._validate_anndata(mdata)
+        batch_code = None
+        if transform_batch is not None:
+            if "batch" not in self.adata_manager.data_registry:
+                raise ValueError("transform_batch needs batch_key= in setup_mudata.")
+            mapping = list(self.adata_manager.get_state_registry("batch").categorical_mapping)
+            if transform_batch not in mapping:
+                raise ValueError(f"transform_batch '{transform_batch}' is not a batch; batches: {mapping}.")
+            batch_code = mapping.index(transform_batch)
+        info = self.adata_manager.registry["setup_args"]
+        lik = self.module.likelihoods[target]
+        lib_value = library_size if library_size is not None else info["_library_median"].get(target, 1.0)
+        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
+        self.module.eval()
+        means, stds, n_src = [], [], []
+        for tensors in dl:
+            inp = self.module._get_inference_input(tensors)
+            if batch_code is not None:
+                inp["cats"][0] = torch.full_like(inp["cats"][0], batch_code)
+            inp["encode_mask"] = self._encode_mask(inp["mask"], use)
+            inf = self.module.inference(**inp, n_samples=n_samples)
+            n = inp["mask"].shape[0]
+            ref = torch.full((n, 1), float(lib_value), device=inf["z"].device)
+            library = {target: ref if lik != "betabinomial" else torch.ones(n, self.module.decoders[target].out.out_features,
+                                                                            device=ref.device)}
+            if lik == "bernoulli":
+                library[target] = torch.ones(n, 1, device=ref.device) * getattr(self.module, f"_depth_{target}")
+            z = inf["z"].reshape(-1, inf["z"].shape[-1]) if n_samples > 1 else inf["z"]
+            zt = inf["z_tech"]
+            if zt is not None and n_samples > 1:
+                zt = zt.reshape(-1, zt.shape[-1])
+            lib = {target: library[target].repeat(n_samples, 1) if n_samples > 1 else library[target]}
+            px = self.module.generative(z, zt, lib, modalities=[target])["px"][target]
+            mean = px.mean
+            if lik == "betabinomial":
+                mean = mean / lib[target]
+            mean = mean.reshape(n_samples, n, -1) if n_samples > 1 else mean.unsqueeze(0)
+            means.append(mean.mean(0).cpu())
+            stds.append(mean.std(0).cpu() if n_samples > 1 else torch.zeros_like(mean[0]).cpu())
+            n_src.append(inp["encode_mask"].sum(1).cpu())
+        obs_names = mdata.obs_names if indices is None else mdata.obs_names[np.asarray(indices)]
+        out = AnnData(
+            X=torch.cat(means).numpy(),
+            obs=pd.DataFrame({"n_source_modalities": torch.cat(n_src).numpy().astype(int)}, index=obs_names),
+            var=pd.DataFrame(index=mdata[target].var_names.copy()),
+        )
+        out.layers["std"] = torch.cat(stds).numpy()
+        out.uns["impute"] = {"target": target, "source": use, "n_samples": n_samples,
+                             "likelihood": lik, "library_size": float(lib_value)}
+        n_prior = int((out.obs["n_source_modalities"] == 0).sum())
+        if n_prior:
+            warnings.warn(f"impute: {n_prior} cells have none of the source modalities {use}; "
+                          "their prediction comes from the prior alone.", stacklevel=2)
+        return out
+
+    def get_normalized_expression(
+        self,
+        modality: str,
+        mdata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        n_samples: int = 1,
+        library_size: float = 1.0,
+        batch_size: int = 512,
+        transform_batch: str | None = None,
+    ) -> pd.DataFrame:
+        """Denoised, library-normalised values of ``modality`` from each cell's full PoE.
+
+        For ``nb``/``zinb``/``poisson`` the expected frequencies times ``library_size`` (default
+        1: rows sum to about 1, scVI's ``scale``); other likelihoods as in :meth:`impute`.
+
+        Returns
+        -------
+        DataFrame ``(n_obs, n_vars of modality)``.
+        """
+        out = self.impute(modality, source=list(self.modalities), mdata=mdata, indices=indices,
+                          n_samples=n_samples, batch_size=batch_size, library_size=library_size,
+                          transform_batch=transform_batch)
+        return pd.DataFrame(out.X, index=out.obs_names, columns=out.var_names)
