@@ -3,6 +3,7 @@
 from ._fields import ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
 from ._image import image_features, image_modality
+from ._link import link_features
 from ._mosaic import presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
@@ -21,6 +22,7 @@ __all__ = [
     "image_features",
     "image_modality",
     "knn_transformer",
+    "link_features",
     "lsi_atac",
     "normalized_adjacency",
     "pca_protein",

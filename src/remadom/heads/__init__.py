@@ -1,18 +1,30 @@
 """Alignment heads: extra losses on ``z_bio``, one small class each, behind one interface.
 
 Heads are listed by name (YAML ``heads: [{name: mmd, weight: 1.0, warmup_epochs: 10}]``) and
-built with :func:`make_head`. Shipped: :class:`MMDHead`.
+built with :func:`make_head`: ``mmd`` (:class:`MMDHead`), ``sinkhorn`` (:class:`SinkhornHead`),
+``gw`` (:class:`GWHead`), ``crossgraph`` (:class:`CrossGraphHead`), ``graph``
+(:class:`GraphRegularizer`), ``temporal`` (:class:`TemporalHead`), ``bridge``
+(:class:`BridgeDictionary`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._base import GROUP_KEYS, AlignmentHead
+from ._base import GROUP_KEYS, AlignmentHead, median_sq_dist
+from ._bridge import BridgeDictionary
+from ._crossgraph import CrossGraphHead, mnn_pairs
+from ._gw import GWHead
+from ._laplacian import GraphRegularizer
 from ._mmd import MMDHead, mmd2
+from ._sinkhorn import SinkhornHead
+from ._temporal import TemporalHead
 
 #: head name -> class
-HEADS: dict[str, type[AlignmentHead]] = {MMDHead.name: MMDHead}
+HEADS: dict[str, type[AlignmentHead]] = {
+    h.name: h for h in (MMDHead, SinkhornHead, GWHead, CrossGraphHead, GraphRegularizer, TemporalHead,
+                        BridgeDictionary)
+}
 
 
 def make_head(spec: AlignmentHead | dict[str, Any]) -> AlignmentHead:
@@ -36,9 +48,25 @@ def make_head(spec: AlignmentHead | dict[str, Any]) -> AlignmentHead:
     except TypeError as e:
         import inspect
 
-        valid = [p for p in inspect.signature(HEADS[name].__init__).parameters if p not in ("self", "kwargs")]
+        valid = [p for p in inspect.signature(HEADS[name].__init__).parameters
+                 if p not in ("self", "kwargs", "n_latent")]
         valid += ["weight", "warmup_epochs", "group_by"]
         raise ValueError(f"head '{name}': {e}; valid parameters: {sorted(set(valid))}.") from None
 
 
-__all__ = ["GROUP_KEYS", "HEADS", "AlignmentHead", "MMDHead", "make_head", "mmd2"]
+__all__ = [
+    "GROUP_KEYS",
+    "HEADS",
+    "AlignmentHead",
+    "BridgeDictionary",
+    "CrossGraphHead",
+    "GWHead",
+    "GraphRegularizer",
+    "MMDHead",
+    "SinkhornHead",
+    "TemporalHead",
+    "make_head",
+    "median_sq_dist",
+    "mmd2",
+    "mnn_pairs",
+]

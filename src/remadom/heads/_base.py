@@ -40,8 +40,12 @@ class AlignmentHead(nn.Module):
 
     #: registry name used in YAML (``heads: [{name: mmd, ...}]``)
     name: ClassVar[str] = "base"
-    #: context the head needs, among ``("graph", "time", "pairs")``
+    #: context the head needs, among ``("graph", "time", "link", "bank", "experts")``: a graph
+    #: set with :meth:`set_graph`, the cells' time values, shared link features
+    #: (``link_key``), the latent memory bank of all cells, the per-modality expert means
     requires: ClassVar[tuple[str, ...]] = ()
+    #: whether the loss compares groups (else ``group_by`` is unused and one group is fine)
+    needs_groups: ClassVar[bool] = True
 
     def __init__(self, weight: float = 1.0, warmup_epochs: int = 0, group_by: str = "modality_set"):
         super().__init__()
@@ -71,9 +75,24 @@ class AlignmentHead(nn.Module):
                 **context) -> torch.Tensor:
         """Weighted, scheduled loss; zero when the batch has fewer than two groups."""
         w = self.schedule(epoch)
-        if w == 0 or torch.unique(groups).numel() < 2:
+        if w == 0 or (self.needs_groups and torch.unique(groups).numel() < 2):
             return z.new_zeros(())
         return w * self.loss(z, groups, **context)
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}, warmup_epochs={self.warmup_epochs}, group_by='{self.group_by}'"
+
+
+def median_sq_dist(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Median squared Euclidean distance (no gradient), the scale used by kernel/OT heads."""
+    d2 = torch.cdist(x.detach(), x.detach() if y is None else y.detach()).pow(2)
+    pos = d2[d2 > 0]
+    return pos.median() if pos.numel() else d2.new_ones(())
+
+
+def group_pairs(groups: torch.Tensor, min_size: int = 2):
+    """Yield ``(mask_g, mask_rest)`` for each group with ``min_size`` members and a rest as large."""
+    for g in torch.unique(groups):
+        sel = groups == g
+        if sel.sum() >= min_size and (~sel).sum() >= min_size:
+            yield sel, ~sel

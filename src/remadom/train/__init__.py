@@ -1,5 +1,8 @@
-"""Training plans and helpers shared by the models."""
+"""Training plans, callbacks and samplers shared by the models."""
 
+from ._callbacks import LatentBank
 from ._plan import CheckedTrainingPlan, NonFiniteLossError
+from ._sampler import BalancedDataSplitter, GroupBalancedBatchSampler
 
-__all__ = ["CheckedTrainingPlan", "NonFiniteLossError"]
+__all__ = ["BalancedDataSplitter", "CheckedTrainingPlan", "GroupBalancedBatchSampler", "LatentBank",
+           "NonFiniteLossError"]

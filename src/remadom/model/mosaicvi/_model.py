@@ -21,9 +21,9 @@ from scvi.data.fields import (
 )
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
-from remadom.data import check_counts, check_finite, check_modalities, presence_mask
+from remadom.data import ObspField, check_counts, check_finite, check_modalities, presence_mask
 from remadom.heads import AlignmentHead, make_head
-from remadom.train import CheckedTrainingPlan
+from remadom.train import BalancedDataSplitter, CheckedTrainingPlan, LatentBank
 
 from ._module import MOSAICVIModule
 from ._presets import PRESETS, preset
@@ -127,6 +127,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
 
     _module_cls = MOSAICVIModule
     _training_plan_cls = CheckedTrainingPlan
+    _data_splitter_cls = BalancedDataSplitter
     PRESETS = PRESETS
     preset = staticmethod(preset)
 
@@ -174,6 +175,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             subset_prob=settings["subset_prob"],
             heads=built,
             mean_depth=info["_mean_depth"],
+            n_obs_bank=mdata.n_obs if any("bank" in h.requires for h in built) else 0,
         )
         self.settings = {**settings, "heads": [repr(h) for h in built]}
         self._model_summary_string = (
@@ -186,31 +188,47 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     def _validate_heads(self, heads: list[AlignmentHead]) -> None:
         reg = self.adata_manager.data_registry
         for h in heads:
-            if h.group_by == "modality_set":
-                if len(self.modalities) < 2:
-                    raise ValueError(
-                        f"head '{h.name}' groups by modality_set, but only {self.modalities} is "
-                        "registered; register two or more modalities or use group_by='batch'."
-                    )
-                codes = (self.adata_manager.get_from_registry("mask") * (2 ** np.arange(len(self.modalities)))).sum(1)
-            else:
-                if h.group_by not in reg:
-                    raise ValueError(
-                        f"head '{h.name}' groups by '{h.group_by}', but no {h.group_by}_key was "
-                        f"registered; pass {h.group_by}_key= to MOSAICVI.setup_mudata."
-                    )
-                codes = np.asarray(self.adata_manager.get_from_registry(h.group_by)).ravel()
-            _, counts = np.unique(codes, return_counts=True)
-            if len(counts) < 2:
-                raise ValueError(f"head '{h.name}' groups by '{h.group_by}' but all cells are in one group; "
-                                 "drop the head or group by another key.")
-            if counts.min() < 2:
-                raise ValueError(f"head '{h.name}': a '{h.group_by}' group has fewer than two cells; "
-                                 "merge or drop it.")
+            if h.needs_groups:
+                self._validate_groups(h)
             for need in h.requires:
-                if need not in reg:
-                    raise ValueError(f"head '{h.name}' needs '{need}', which was not registered in "
-                                     f"setup_mudata (pass {need}_key=).")
+                key = {"time": "time", "link": "link"}.get(need)
+                if key is not None and key not in reg:
+                    raise ValueError(f"head '{h.name}' needs '{need}', which was not registered: pass "
+                                     f"{need}_key= to MOSAICVI.setup_mudata.")
+            if "graph" in h.requires:
+                field = ObspField("graph", h.graph_key)
+                field.validate_field(self.adata)  # present, square, n_obs x n_obs, finite
+                h.set_graph(field.get_graph(self.adata))
+            for m in (getattr(h, "source", None), getattr(h, "target", None)):
+                if m is not None and m not in self.modalities:
+                    raise ValueError(f"head '{h.name}': modality '{m}' is not registered; registered: "
+                                     f"{self.modalities}.")
+
+    def _group_codes(self, group_by: str) -> np.ndarray:
+        if group_by == "modality_set":
+            mask = self.adata_manager.get_from_registry("mask")
+            return (np.asarray(mask) * (2 ** np.arange(len(self.modalities)))).sum(1).astype(int)
+        return np.asarray(self.adata_manager.get_from_registry(group_by)).ravel()
+
+    def _validate_groups(self, h: AlignmentHead) -> None:
+        if h.group_by == "modality_set":
+            if len(self.modalities) < 2:
+                raise ValueError(
+                    f"head '{h.name}' groups by modality_set, but only {self.modalities} is "
+                    "registered; register two or more modalities or use group_by='batch'."
+                )
+        elif h.group_by not in self.adata_manager.data_registry:
+            raise ValueError(
+                f"head '{h.name}' groups by '{h.group_by}', but no {h.group_by}_key was "
+                f"registered; pass {h.group_by}_key= to MOSAICVI.setup_mudata."
+            )
+        _, counts = np.unique(self._group_codes(h.group_by), return_counts=True)
+        if len(counts) < 2:
+            raise ValueError(f"head '{h.name}' groups by '{h.group_by}' but all cells are in one group; "
+                             "drop the head or group by another key.")
+        if counts.min() < 2:
+            raise ValueError(f"head '{h.name}': a '{h.group_by}' group has fewer than two cells; "
+                             "merge or drop it.")
 
     # ------------------------------------------------------------------ setup
     @classmethod
@@ -236,6 +254,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         study_key: str | None = None,
         time_key: str | None = None,
         labels_key: str | None = None,
+        link_key: str | None = None,
         _likelihoods: dict[str, str] | None = None,
         _mean_depth: dict[str, float] | None = None,
         _library_median: dict[str, float] | None = None,
@@ -271,6 +290,10 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Numeric ``mdata.obs`` column (for temporal heads).
         labels_key
             ``mdata.obs`` column of cell labels (for heads that group by labels).
+        link_key
+            ``mdata.obsm`` key of shared features for every cell (for
+            :class:`~remadom.heads.CrossGraphHead` with ``space="link"``), e.g. from
+            :func:`remadom.data.link_features`.
         **kwargs
             Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
 
@@ -302,6 +325,14 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                     f"{what}='{key}' has {int(mdata.obs[key].isna().sum())} NaN values in mdata.obs; "
                     "fill them (e.g. with 'unknown') or drop those cells."
                 )
+        if link_key is not None:
+            if link_key not in mdata.obsm:
+                raise ValueError(f"link_key='{link_key}' is not in mdata.obsm; build it with "
+                                 "remadom.data.link_features(mdata, ...).")
+            link = mdata.obsm[link_key]
+            if link.shape[0] != mdata.n_obs:
+                raise ValueError(f"mdata.obsm['{link_key}'] has {link.shape[0]} rows, not n_obs={mdata.n_obs}.")
+            check_finite(link, "(MuData)", f"obsm['{link_key}']")
         if time_key is not None and not pd.api.types.is_numeric_dtype(mdata.obs[time_key]):
             raise ValueError(f"time_key='{time_key}' must be numeric; convert it with pd.to_numeric.")
 
@@ -372,6 +403,11 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 fields.append(MuDataObsmField(f"{m}_total", f"{_PREFIX}{m}_total"))
         mdata.obsm[f"{_PREFIX}mask"] = mask.to_numpy().astype(np.float32)
         fields.append(MuDataObsmField("mask", f"{_PREFIX}mask"))
+        # row index of each cell (heads that read a graph or the latent bank need it)
+        mdata.obsm[f"{_PREFIX}index"] = np.arange(n_obs, dtype=np.float32)[:, None]
+        fields.append(MuDataObsmField("index", f"{_PREFIX}index"))
+        if link_key is not None:
+            fields.append(MuDataObsmField("link", link_key))
         if batch_key is not None:
             fields.append(MuDataCategoricalObsField("batch", batch_key))
         if study_key is not None:
@@ -413,6 +449,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         validation_size: float | None = None,
         early_stopping: bool = False,
         plan_kwargs: dict | None = None,
+        balance_by: str | None = None,
         **kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -421,6 +458,10 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         ----------
         max_epochs
             Default ``clip(10^6 / n_obs, 30, 400)``: about 4000 steps of 256 cells.
+        balance_by
+            ``"modality_set"``, ``"batch"``, ``"study"`` or ``"labels"``: every minibatch holds
+            about equal numbers of cells of each group (:class:`remadom.train.GroupBalancedBatchSampler`);
+            default: the ``group_by`` of the first alignment head, else random minibatches.
         batch_size, train_size, validation_size, early_stopping
             As in scvi-tools (``train_size=1.0``: the latent is transductive).
         plan_kwargs
@@ -438,6 +479,19 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             max_epochs = int(np.clip(np.ceil(1e6 / self.adata.n_obs), 30, 400))
         plan_kwargs = {"lr": 1e-3, "weight_decay": 1e-6,
                        "n_epochs_kl_warmup": max(1, max_epochs // 4), **(plan_kwargs or {})}
+        grouped = [h for h in self.module.heads if h.needs_groups]
+        if balance_by is None and grouped:
+            balance_by = grouped[0].group_by
+        if balance_by is not None:
+            if balance_by != "modality_set" and balance_by not in self.adata_manager.data_registry:
+                raise ValueError(f"balance_by='{balance_by}' is not registered; use 'modality_set' or a "
+                                 "registered batch/study/labels key.")
+            splitter = dict(kwargs.pop("datasplitter_kwargs", None) or {})
+            splitter["balance_groups"] = self._group_codes(balance_by)
+            kwargs["datasplitter_kwargs"] = splitter
+        if self.module.bank.shape[0]:
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
+                                   LatentBank(lambda: self.get_latent_representation())]
         return super().train(max_epochs=max_epochs, batch_size=batch_size, train_size=train_size,
                              validation_size=validation_size, early_stopping=early_stopping,
                              plan_kwargs=plan_kwargs, **kwargs)

@@ -62,9 +62,11 @@ class MOSAICVIModule(BaseModuleClass):
     subset_prob
         Probability of the subset (mixture-of-PoE) draw for multi-modality cells in training.
     heads
-        Alignment heads on ``z_bio``.
-    head_groups
-        Per head, nothing: heads read ``group_by`` themselves; kept for signature stability.
+        Alignment heads on ``z_bio`` (each reads its own ``group_by``).
+    mean_depth
+        Per Bernoulli modality, the mean number of open regions per cell (cell factor scale).
+    n_obs_bank
+        Rows of the latent memory bank (``n_obs`` when a head needs it, else 0).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class MOSAICVIModule(BaseModuleClass):
         subset_prob: float = 0.5,
         heads: list[AlignmentHead] | None = None,
         mean_depth: dict[str, float] | None = None,
+        n_obs_bank: int = 0,
     ):
         super().__init__()
         self.modalities = list(modalities)
@@ -106,6 +109,11 @@ class MOSAICVIModule(BaseModuleClass):
             for m in self.modalities
         })
         self.heads = nn.ModuleList(heads or [])
+        for head in self.heads:
+            if hasattr(head, "set_latent_width"):
+                head.set_latent_width(n_latent)
+        # latent memory bank for heads that look outside the minibatch (not saved: data-sized)
+        self.register_buffer("bank", torch.zeros(n_obs_bank, n_latent), persistent=False)
         depth = mean_depth or {}
         for m in self.modalities:
             self.register_buffer(f"_depth_{m}", torch.tensor(float(depth.get(m, 1.0))))
@@ -213,7 +221,7 @@ class MOSAICVIModule(BaseModuleClass):
             z_tech = qz_tech.rsample() if n_samples == 1 else qz_tech.rsample((n_samples,))
         library = {m: self.library(m, x[m], total.get(m)) for m in self.modalities}
         return {"qz": qz, "z": z, "qz_tech": qz_tech, "z_tech": z_tech, "library": library,
-                "encode_mask": encode_mask}
+                "encode_mask": encode_mask, "expert_means": means}
 
     @auto_move_data
     def generative(self, z, z_tech, library, modalities: list[str] | None = None):
@@ -252,12 +260,27 @@ class MOSAICVIModule(BaseModuleClass):
         kl_total = torch.stack(list(kl.values())).sum(0)
         loss = (rec_total + kl_weight * kl_total).mean()
         extra = {}
+        context = self._head_context(tensors, inference_outputs) if len(self.heads) else {}
         for head in self.heads:
-            groups = self.group_labels(tensors, mask, head.group_by)
-            h_loss = head(qz.loc, groups, epoch=epoch)
-            extra[f"head_{head.name}_{head.group_by}"] = h_loss.detach()
+            groups = self.group_labels(tensors, mask, head.group_by) if head.needs_groups else mask[:, 0].long()
+            h_loss = head(qz.loc, groups, epoch=epoch, **context)
+            extra[f"head_{head.name}_{head.group_by}" if head.needs_groups else f"head_{head.name}"] = h_loss.detach()
             loss = loss + h_loss
         return LossOutput(loss=loss, reconstruction_loss=rec, kl_local=kl, extra_metrics=extra)
+
+    def _head_context(self, tensors, inference_outputs) -> dict:
+        """What heads may read besides ``z`` and groups (see :class:`remadom.heads.AlignmentHead`)."""
+        ctx = {"mask": tensors["mask"], "experts": inference_outputs["expert_means"],
+               "modalities": self.modalities}
+        if "index" in tensors:
+            ctx["indices"] = tensors["index"].long().view(-1)
+        if self.bank.shape[0]:
+            ctx["bank"] = self.bank
+        if "time" in tensors:
+            ctx["time"] = tensors["time"].view(-1)
+        if "link" in tensors:
+            ctx["link"] = tensors["link"]
+        return ctx
 
     def sample(self, *args, **kwargs):  # pragma: no cover - not a generative sampler
         raise NotImplementedError("MOSAICVI has no sampler; use MOSAICVI.impute().")
