@@ -48,7 +48,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """URMF vs SpatialGlue speed/memory benchmark (installs SpatialGlue with --no-deps)."""
+    """Speed/memory benchmarks: URMF vs SpatialGlue, MOSAICVI vs TOTALVI/MULTIVI, heads per step.
+
+    ``nox -s bench -- urmf`` (or ``mosaicvi``, ``heads``) runs one; default all three.
+    """
     _install(session, "dev,bench")
     session.install("--no-deps", "SpatialGlue")
-    session.run("python", "benchmarks/urmf_vs_spatialglue.py", *session.posargs)
+    which = session.posargs or ["urmf", "mosaicvi", "heads"]
+    scripts = {"urmf": "benchmarks/urmf_vs_spatialglue.py", "mosaicvi": "benchmarks/mosaicvi_vs_scvi.py",
+               "heads": "benchmarks/heads.py"}
+    for name in which:
+        session.run("python", scripts[name])

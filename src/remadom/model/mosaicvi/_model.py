@@ -150,12 +150,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         self.problem = problem
         built = [make_head(h) for h in settings["heads"]]
         self._validate_heads(built)
-        n_cats = []
-        for key in ("batch", "study"):
-            if key in self.adata_manager.data_registry:
-                n_cats.append(self.adata_manager.get_state_registry(key).n_cats_per_key[0]
-                              if hasattr(self.adata_manager.get_state_registry(key), "n_cats_per_key")
-                              else len(self.adata_manager.get_state_registry(key).categorical_mapping))
+        n_cats = [len(self.adata_manager.get_state_registry(key).categorical_mapping)
+                  for key in ("batch", "study") if key in self.adata_manager.data_registry]
         n_inputs, n_outputs = {}, {}
         lik = dict(info["_likelihoods"])
         for m in self.modalities:
@@ -604,8 +600,9 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         if target not in self.modalities:
             raise ValueError(f"impute: target '{target}' is not a registered modality; registered: "
                              f"{self.modalities}. Register it in setup_mudata(modalities=[...]).")
-        use = self._modalities_arg([m for m in self.modalities if m != target] if source is None else source,
-                                   "impute source") if (source is not None or len(self.modalities) > 1) else [target]
+        if source is None:  # every other modality; a one-modality model reconstructs itself
+            source = [m for m in self.modalities if m != target] or [target]
+        use = self._modalities_arg(source, "impute source")
         mdata = self._validate_anndata(mdata)
         batch_code = None
         if transform_batch is not None:
@@ -628,20 +625,13 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             inp["encode_mask"] = self._encode_mask(inp["mask"], use)
             inf = self.module.inference(**inp, n_samples=n_samples)
             n = inp["mask"].shape[0]
-            ref = torch.full((n, 1), float(lib_value), device=inf["z"].device)
-            library = {target: ref if lik != "betabinomial" else torch.ones(n, self.module.decoders[target].out.out_features,
-                                                                            device=ref.device)}
-            if lik == "bernoulli":
-                library[target] = torch.ones(n, 1, device=ref.device) * getattr(self.module, f"_depth_{target}")
-            z = inf["z"].reshape(-1, inf["z"].shape[-1]) if n_samples > 1 else inf["z"]
-            zt = inf["z_tech"]
-            if zt is not None and n_samples > 1:
-                zt = zt.reshape(-1, zt.shape[-1])
-            lib = {target: library[target].repeat(n_samples, 1) if n_samples > 1 else library[target]}
-            px = self.module.generative(z, zt, lib, modalities=[target])["px"][target]
-            mean = px.mean
+            flat = (lambda t: t.reshape(-1, t.shape[-1])) if n_samples > 1 else (lambda t: t)
+            z = flat(inf["z"])
+            zt = None if inf["z_tech"] is None else flat(inf["z_tech"])
+            lib = self._reference_library(target, n * n_samples, float(lib_value), z.device)
+            mean = self.module.generative(z, zt, {target: lib}, modalities=[target])["px"][target].mean
             if lik == "betabinomial":
-                mean = mean / lib[target]
+                mean = mean / lib  # methylation fraction
             mean = mean.reshape(n_samples, n, -1) if n_samples > 1 else mean.unsqueeze(0)
             means.append(mean.mean(0).cpu())
             stds.append(mean.std(0).cpu() if n_samples > 1 else torch.zeros_like(mean[0]).cpu())
@@ -660,6 +650,17 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             warnings.warn(f"impute: {n_prior} cells have none of the source modalities {use}; "
                           "their prediction comes from the prior alone.", stacklevel=2)
         return out
+
+    def _reference_library(self, target: str, n: int, value: float, device) -> torch.Tensor | None:
+        """Library argument for predicting ``target`` where it was not observed."""
+        lik = self.module.likelihoods[target]
+        if lik in ("nb", "zinb", "poisson"):
+            return torch.full((n, 1), value, device=device)
+        if lik == "bernoulli":  # at the mean depth (cell factor 1)
+            return torch.ones(n, 1, device=device)
+        if lik == "betabinomial":
+            return torch.ones(n, self.module.decoders[target].out.out_features, device=device)
+        return None
 
     def get_normalized_expression(
         self,
