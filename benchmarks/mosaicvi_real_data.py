@@ -226,7 +226,7 @@ def _unpaired_scores(m0, model, cells):
     return foscttm(z_rna, z_atac)
 
 
-def unpaired(data: Path, seeds, epochs, head_weight=None):
+def unpaired(data: Path, seeds, epochs, heads=("none", "mmd", "sinkhorn", "gw", "crossgraph")):
     m0 = load_mop(data)
     labels = m0.obs["subclass"]
     for seed in seeds:
@@ -236,6 +236,8 @@ def unpaired(data: Path, seeds, epochs, head_weight=None):
         variants = [("no head", []), ("MMD (preset)", None)]
         for name in ("sinkhorn", "gw", "crossgraph"):
             variants.append((name, [{"name": name, "weight": HEAD_WEIGHT, "warmup_epochs": 10}]))
+        keys = ["none", "mmd", "sinkhorn", "gw", "crossgraph"]
+        variants = [v for k, v in zip(keys, variants, strict=True) if k in heads]
         for name, heads in variants:
             m, model = _split_model(m0, half_a, half_b, "unpaired", seed, epochs, heads=heads)
             z = model.get_latent_representation()
@@ -247,7 +249,7 @@ def unpaired(data: Path, seeds, epochs, head_weight=None):
                    label_transfer_atac_from_rna=lt, ari=leiden_scores(z, labels[m.obs_names], 23, seed)[0])
 
 
-def bridge(data: Path, seeds, epochs, fractions=(0.01, 0.05, 0.10)):
+def bridge(data: Path, seeds, epochs, fractions=(0.01, 0.05, 0.10), dictionary_fractions=(0.01, 0.05, 0.10)):
     m0 = load_mop(data)
     labels = m0.obs["subclass"]
     for seed in seeds:
@@ -259,7 +261,7 @@ def bridge(data: Path, seeds, epochs, fractions=(0.01, 0.05, 0.10)):
             rest = perm[n_b:]
             a_cells = m0.obs_names[rest[: len(rest) // 2]]
             b_cells = m0.obs_names[rest[len(rest) // 2:]]
-            for dictionary in (False, True):
+            for dictionary in (False, True) if frac in dictionary_fractions else (False,):
                 heads = None if not dictionary else [
                     *MOSAICVI.preset("bridge")["heads"],
                     {"name": "bridge", "source": "atac", "target": "rna", "weight": HEAD_WEIGHT / 2,
@@ -331,6 +333,10 @@ def main():
     p.add_argument("--epochs-pbmc", type=int, default=400)
     p.add_argument("--epochs-mop", type=int, default=100)
     p.add_argument("--no-multivi", action="store_true")
+    p.add_argument("--unpaired-heads", nargs="+", default=["none", "mmd", "sinkhorn", "gw", "crossgraph"])
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.10], help="bridge sizes")
+    p.add_argument("--dictionary-fractions", type=float, nargs="*", default=[0.01, 0.05, 0.10],
+                   help="bridge sizes also run with BridgeDictionary")
     p.add_argument("--out", type=Path, default=Path("mosaicvi_real_data.csv"))
     a = p.parse_args()
     only = set(a.only.split(","))
@@ -339,9 +345,9 @@ def main():
     if "mop" in only:
         mop(a.data, a.seeds, a.epochs_mop, multivi=not a.no_multivi)
     if "unpaired" in only:
-        unpaired(a.data, a.seeds, a.epochs_mop)
+        unpaired(a.data, a.seeds, a.epochs_mop, tuple(a.unpaired_heads))
     if "bridge" in only:
-        bridge(a.data, a.seeds, a.epochs_mop)
+        bridge(a.data, a.seeds, a.epochs_mop, tuple(a.fractions), tuple(a.dictionary_fractions))
     if "prediction" in only:
         prediction(a.data, a.seeds, a.epochs_mop)
     if "hierarchical" in only:

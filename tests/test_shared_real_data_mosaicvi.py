@@ -35,7 +35,7 @@ def test_pbmc_mosaic_cell_types_and_protein_imputation():
     m.obsm["X_mosaicvi"] = model.get_latent_representation()
     labels = remadom.tl.cluster(m, "X_mosaicvi", n_clusters=8, key_added="leiden")
     ari = remadom.metrics.ari(m.obs["celltype"], labels)
-    # measured (400 epochs, 3 seeds): ARI 0.78-0.82; 150 epochs, seed 0: see benchmarks/README.md
+    # measured with 400 epochs over 3 seeds: ARI 0.74-0.82 (benchmarks/README.md); 150 epochs here
     assert ari > 0.45, ari
     idx = np.flatnonzero(m.obs_names.isin(hidden))
     imp = model.impute("adt", source=["rna"], indices=idx)

@@ -31,7 +31,7 @@ class GWHead(AlignmentHead):
 
     name = "gw"
 
-    def __init__(self, epsilon: float = 2e-2, max_iter: int = 50, **kwargs):
+    def __init__(self, epsilon: float = 2e-2, max_iter: int = 20, **kwargs):
         super().__init__(**kwargs)
         if epsilon <= 0 or max_iter < 1:
             raise ValueError(f"head 'gw': epsilon must be > 0 and max_iter >= 1, got {epsilon}, {max_iter}.")
@@ -45,7 +45,7 @@ class GWHead(AlignmentHead):
             p = torch.full((len(a),), 1.0 / len(a), dtype=a.dtype, device=a.device)
             q = torch.full((len(b),), 1.0 / len(b), dtype=b.dtype, device=b.device)
             return ot.gromov.entropic_gromov_wasserstein(ca, cb, p, q, "square_loss", epsilon=self.epsilon,
-                                                         max_iter=self.max_iter)
+                                                         max_iter=self.max_iter, numItermax=100)
 
     def loss(self, z: torch.Tensor, groups: torch.Tensor, **context) -> torch.Tensor:
         scale = median_sq_dist(z)

@@ -31,7 +31,7 @@ class SinkhornHead(AlignmentHead):
 
     name = "sinkhorn"
 
-    def __init__(self, blur: float = 0.05, n_iter: int = 100, **kwargs):
+    def __init__(self, blur: float = 0.05, n_iter: int = 30, **kwargs):
         super().__init__(**kwargs)
         if blur <= 0 or n_iter < 1:
             raise ValueError(f"head 'sinkhorn': blur must be > 0 and n_iter >= 1, got {blur}, {n_iter}.")
@@ -50,4 +50,4 @@ class SinkhornHead(AlignmentHead):
         wa = torch.full((len(a),), 1.0 / len(a), dtype=a.dtype, device=a.device)
         wb = torch.full((len(b),), 1.0 / len(b), dtype=b.dtype, device=b.device)
         return ot.sinkhorn2(wa, wb, torch.cdist(a, b).pow(2), self.blur, method="sinkhorn_log",
-                            numItermax=self.n_iter, stopThr=1e-6)
+                            numItermax=self.n_iter, stopThr=1e-4)
