@@ -31,7 +31,7 @@ class GWHead(AlignmentHead):
 
     name = "gw"
 
-    def __init__(self, epsilon: float = 2e-2, max_iter: int = 20, **kwargs):
+    def __init__(self, epsilon: float = 5e-3, max_iter: int = 20, **kwargs):
         super().__init__(**kwargs)
         if epsilon <= 0 or max_iter < 1:
             raise ValueError(f"head 'gw': epsilon must be > 0 and max_iter >= 1, got {epsilon}, {max_iter}.")
