@@ -7,7 +7,15 @@ from ._link import link_features
 from ._mosaic import presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
-from ._validate import check_counts, check_finite, check_modalities, check_same_obs, get_matrix
+from ._validate import (
+    check_counts,
+    check_finite,
+    check_modalities,
+    check_same_obs,
+    get_matrix,
+    is_counts,
+    stored_values,
+)
 
 __all__ = [
     "ObspField",
@@ -21,6 +29,7 @@ __all__ = [
     "graph_fingerprint",
     "image_features",
     "image_modality",
+    "is_counts",
     "knn_transformer",
     "link_features",
     "lsi_atac",
@@ -30,4 +39,5 @@ __all__ = [
     "presence_mask",
     "propagate",
     "spatial_graph",
+    "stored_values",
 ]

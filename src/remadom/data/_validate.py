@@ -71,6 +71,17 @@ def check_same_obs(mdata: MuData, modality: str) -> None:
         )
 
 
+def stored_values(x) -> np.ndarray:
+    """The stored values of a dense or sparse matrix as a flat array (sparse: non-zeros only)."""
+    return _values(x)
+
+
+def is_counts(x, max_values: int = 2_000_000) -> bool:
+    """Whether ``x`` looks like counts: finite, non-negative integers (first ``max_values`` checked)."""
+    v = _values(x)[:max_values]
+    return bool(v.size == 0 or (np.isfinite(v).all() and (v >= 0).all() and np.allclose(v, np.round(v))))
+
+
 def check_finite(x, modality: str, field: str) -> None:
     """Raise if ``x`` has NaN or inf values."""
     v = _values(x)

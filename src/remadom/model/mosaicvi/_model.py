@@ -21,7 +21,16 @@ from scvi.data.fields import (
 )
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
-from remadom.data import ObspField, check_counts, check_finite, check_modalities, presence_mask
+from remadom.data import (
+    ObspField,
+    check_counts,
+    check_finite,
+    check_modalities,
+    get_matrix,
+    is_counts,
+    presence_mask,
+)
+from remadom.data import stored_values as _values
 from remadom.heads import AlignmentHead, make_head
 from remadom.train import BalancedDataSplitter, CheckedTrainingPlan, LatentBank
 
@@ -42,18 +51,9 @@ _NAME_DEFAULTS = {
 }
 
 
-def _values(x) -> np.ndarray:
-    return x.data if sp.issparse(x) else np.asarray(x).ravel()
-
-
-def _is_counts(x) -> bool:
-    v = _values(x)[:2_000_000]
-    return bool(v.size == 0 or (np.isfinite(v).all() and (v >= 0).all() and np.allclose(v, np.round(v))))
-
-
 def _default_likelihood(m: str, x) -> str:
     lik = _NAME_DEFAULTS.get(m.lower())
-    counts = _is_counts(x)
+    counts = is_counts(x)
     if lik == "bernoulli" and counts and _values(x).size and _values(x).max() > 1:
         return "poisson"  # fragment counts: Poisson; binarise first for Bernoulli
     if lik is not None and (counts or lik == "gaussian"):
@@ -62,16 +62,12 @@ def _default_likelihood(m: str, x) -> str:
 
 
 def _matrix(adata: AnnData, key: str | None, m: str):
-    if key is None or key == "X":
-        return adata.X, ".X"
-    if key in adata.layers:
-        return adata.layers[key], f"layers['{key}']"
-    if key in adata.obsm:
-        return np.asarray(adata.obsm[key]), f"obsm['{key}']"
-    raise ValueError(
-        f"modality '{m}': '{key}' is neither a layer nor an obsm key; layers: "
-        f"{list(adata.layers)}, obsm: {list(adata.obsm)}."
-    )
+    """``.X``, a layer or an obsm array of modality ``m`` and its field name (errors name ``m``)."""
+    try:
+        x, _, where = get_matrix(adata, key)
+    except ValueError as e:
+        raise ValueError(f"modality '{m}': {e}") from None
+    return x, where
 
 
 def _pad(x, rows: np.ndarray, n_obs: int):

@@ -21,6 +21,7 @@ from remadom.data import (
     check_same_obs,
     feature_graph,
     get_matrix,
+    is_counts,
     propagate,
 )
 from remadom.train import CheckedTrainingPlan
@@ -219,7 +220,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                 )
             lik = likelihoods.get(m)
             if lik is None:
-                lik = "gaussian" if kind == "obsm" else _guess_count_likelihood(x)
+                lik = "gaussian" if kind == "obsm" or not is_counts(x, 1_000_000) else "nb"
             if lik not in _LIKELIHOODS:
                 raise ValueError(
                     f"modality '{m}': unknown likelihood '{lik}'; choose one of {_LIKELIHOODS}."
@@ -394,14 +395,6 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         if modality not in self.modalities:
             raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
         return self._collect(mdata, indices, batch_size, decode=True)["mean"][modality]
-
-
-def _guess_count_likelihood(x) -> str:
-    v = x.data if sp.issparse(x) else np.asarray(x).ravel()
-    v = v[: 1_000_000]
-    if v.size and np.isfinite(v).all() and (v >= 0).all() and np.allclose(v, np.round(v)):
-        return "nb"
-    return "gaussian"
 
 
 def _encoder_input(x, likelihood: str) -> np.ndarray:
