@@ -83,9 +83,21 @@ class AlignmentHead(nn.Module):
         return f"weight={self.weight}, warmup_epochs={self.warmup_epochs}, group_by='{self.group_by}'"
 
 
-def median_sq_dist(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-    """Median squared Euclidean distance (no gradient), the scale used by kernel/OT heads."""
-    d2 = torch.cdist(x.detach(), x.detach() if y is None else y.detach()).pow(2)
+def median_sq_dist(x: torch.Tensor, y: torch.Tensor | None = None, max_points: int = 1024) -> torch.Tensor:
+    """Median squared Euclidean distance (no gradient), the scale used by kernel/OT heads.
+
+    At most ``max_points`` evenly spaced rows of each input are used, so the cost stays bounded
+    for large minibatches (deterministic: no random draw).
+    """
+
+    def thin(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach()
+        if len(t) <= max_points:
+            return t
+        return t[torch.linspace(0, len(t) - 1, max_points, device=t.device).long()]
+
+    a = thin(x)
+    d2 = torch.cdist(a, a if y is None else thin(y)).pow(2)
     pos = d2[d2 > 0]
     return pos.median() if pos.numel() else d2.new_ones(())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import AlignmentHead
+from ._base import AlignmentHead, median_sq_dist
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...],
@@ -18,7 +18,8 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...],
     scales
         Multipliers of the bandwidth; the kernel is ``sum_s exp(-||a-b||^2 / (s * h))``.
     bandwidth
-        ``h``; default the median squared distance of the pooled sample (no gradient).
+        ``h``; default the median squared distance of the pooled sample (no gradient; from at
+        most 1024 evenly spaced points, see :func:`~remadom.heads.median_sq_dist`).
 
     Returns
     -------
@@ -27,7 +28,7 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...],
     xy = torch.cat([x, y])
     d2 = torch.cdist(xy, xy).pow(2)
     if bandwidth is None:
-        bandwidth = d2.detach()[d2.detach() > 0].median() if (d2 > 0).any() else d2.new_ones(())
+        bandwidth = median_sq_dist(xy)
     k = sum(torch.exp(-d2 / (s * bandwidth)) for s in scales)
     n = x.shape[0]
     return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
