@@ -18,6 +18,7 @@ from ._fusion import (
     scale_grad,
     uncertainty_logits,
 )
+from ._kl import kl_standard_normal
 from ._likelihood import DECODERS, GaussianDecoder, NegativeBinomialDecoder
 from ._poe import product_of_experts
 
@@ -38,6 +39,7 @@ __all__ = [
     "GaussianDecoder",
     "NegativeBinomialDecoder",
     "euro_coefficients",
+    "kl_standard_normal",
     "scale_grad",
     "uncertainty_logits",
 ]

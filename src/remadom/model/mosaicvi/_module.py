@@ -7,16 +7,12 @@ import torch.nn.functional as F
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from scvi.nn import Encoder
 from torch import nn
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import Normal
 
 from remadom.heads import AlignmentHead
-from remadom.nn import make_decoder, product_of_experts
+from remadom.nn import kl_standard_normal, make_decoder, product_of_experts
 
 _COUNT_TRANSFORM = ("nb", "zinb", "poisson")
-
-
-def _std_normal(like: torch.Tensor) -> Normal:
-    return Normal(torch.zeros_like(like), torch.ones_like(like), validate_args=False)
 
 
 class MOSAICVIModule(BaseModuleClass):
@@ -251,11 +247,11 @@ class MOSAICVIModule(BaseModuleClass):
             ll = px[m].log_prob(self._clean(tensors, m, j)).sum(-1)
             rec[m] = torch.where(mask[:, j], -ll, torch.zeros_like(ll))
         qz = inference_outputs["qz"]
-        kl_bio = kl_divergence(qz, _std_normal(qz.loc)).sum(-1)
+        kl_bio = kl_standard_normal(qz)
         kl = {"kl_bio": kl_bio}
         if inference_outputs["qz_tech"] is not None:
             qt = inference_outputs["qz_tech"]
-            kl["kl_tech"] = kl_divergence(qt, _std_normal(qt.loc)).sum(-1)
+            kl["kl_tech"] = kl_standard_normal(qt)
         rec_total = torch.stack(list(rec.values())).sum(0)
         kl_total = torch.stack(list(kl.values())).sum(0)
         loss = (rec_total + kl_weight * kl_total).mean()

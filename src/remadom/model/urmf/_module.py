@@ -6,7 +6,7 @@ import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from scvi.nn import FCLayers
 from torch import nn
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import Normal
 
 from remadom.nn import (
     DECODERS,
@@ -14,15 +14,12 @@ from remadom.nn import (
     AttentionPool,
     ChannelGate,
     euro_coefficients,
+    kl_standard_normal,
     scale_grad,
     uncertainty_logits,
 )
 
 _LOGVAR_MIN, _LOGVAR_MAX = -8.0, 6.0
-
-
-def _standard_normal(like: torch.Tensor) -> Normal:
-    return Normal(torch.zeros_like(like), torch.ones_like(like), validate_args=False)
 
 
 class URMFModule(BaseModuleClass):
@@ -206,7 +203,7 @@ class URMFModule(BaseModuleClass):
             recon_m[m] = self.decoders[m].nll(x, generative_outputs["mean"][m])
             recon = recon + recon_m[m]
         qz = inference_outputs["qz"]
-        kl = kl_divergence(qz, _standard_normal(qz.loc)).sum(-1)
+        kl = kl_standard_normal(qz)
         loss = recon + self.kl_weight * kl_weight * kl
         extra = {}
         if self.use_udr:
@@ -229,7 +226,7 @@ class URMFModule(BaseModuleClass):
             dec = self.decoders[m]
             x = tensors[f"{m}_target"]
             nll = dec.nll(x, dec(self.adapt(q.rsample()), library.get(m)))
-            kl = kl_divergence(q, _standard_normal(q.loc)).sum(-1)
+            kl = kl_standard_normal(q)
             err = (nll / x.shape[-1]).detach()
             calib = err / u[:, i] + torch.log(u[:, i])
             total = total + nll + kl + calib
