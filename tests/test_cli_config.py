@@ -96,3 +96,37 @@ def test_cli_fit_mosaicvi(tmp_path):
     scores = json.loads((tmp_path / "mv" / "scores.json").read_text())
     assert scores["latent_key"] == "X_mosaicvi" and scores["n_clusters"] == 10
     assert 0 <= scores["ari"] <= 1 and "morans_i" in scores
+
+
+def _example(name):
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / name).read_text())
+
+
+def test_stereomm_configs_validate_and_reject_other_models_keys():
+    ref = parse_config(_example("her2st_stereomm.yaml"))
+    assert ref.model_kwargs["hidden_dims"] == [2048, 256] and ref.data.image.tile_size == 150
+    toy = _example("stereomm_toy.yaml")
+    with pytest.raises(ConfigError, match="'setup.hops' is not a stereomm setting"):
+        parse_config({**toy, "setup": {"modalities": ["rna"], "hops": [1]}})
+    with pytest.raises(ConfigError, match="'setup.n_dims' is not a urmf setting"):
+        parse_config({**BASE, "setup": {"modalities": ["prot"], "n_dims": 10}})
+    with pytest.raises(ConfigError, match="'train.opt' is a stereomm setting"):
+        parse_config({**BASE, "train": {"opt": "adam"}})
+    with pytest.raises(ConfigError, match="dim_reduction_method"):
+        parse_config({**toy, "setup": {"modalities": ["rna"], "dim_reduction_method": "umap"}})
+    with pytest.raises(ConfigError, match="needs 'rna' beside 'image'"):
+        parse_config({**toy, "setup": {"modalities": ["image"]}})
+
+
+def test_cli_fit_stereomm_toy_run(tmp_path):
+    """StereoMM's toy run (-t) as a smoke test: synthetic bands, RNA + image features."""
+    cfg = _example("stereomm_toy.yaml")
+    cfg["outputs"]["dir"] = str(tmp_path / "toy")
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["fit", str(path), "--no-progress"]) == 0
+    scores = json.loads((tmp_path / "toy" / "scores.json").read_text())
+    assert scores["latent_key"] == "X_stereomm" and scores["n_clusters"] == 4
+    assert scores["ari"] > 0.5  # four clean synthetic bands

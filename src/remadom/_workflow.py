@@ -14,11 +14,11 @@ import scvi
 from . import data as rdata
 from . import datasets, metrics, pl, tl
 from .config import RunConfig
-from .model import MOSAICVI, URMF
+from .model import MOSAICVI, STEREOMM, URMF
 
 logger = logging.getLogger(__name__)
 
-MODELS = {"urmf": URMF, "mosaicvi": MOSAICVI}
+MODELS = {"urmf": URMF, "mosaicvi": MOSAICVI, "stereomm": STEREOMM}
 _PREP = {"rna": (rdata.pca_rna, "X_pca"), "protein": (rdata.pca_protein, "X_pca"),
          "atac": (rdata.lsi_atac, "X_lsi")}
 
@@ -45,6 +45,31 @@ def load_data(cfg: RunConfig) -> md.MuData:
     return obj if isinstance(obj, md.MuData) else as_mudata(obj, cfg.data.modality_name)
 
 
+def add_image_modality(mdata: md.MuData, cfg: RunConfig) -> None:
+    """Put per-spot image features in an ``image`` modality (computed if ``data.image`` is set).
+
+    Raises
+    ------
+    ValueError
+        If there is no image configuration and no ``obsm["X_image"]`` to use.
+    """
+    src = mdata[next(m for m in cfg.setup.modalities if m != "image")]
+    if cfg.data.image is not None:
+        i = cfg.data.image
+        if "spatial" not in src.uns and "spatial" in mdata.uns:
+            src.uns["spatial"] = mdata.uns["spatial"]
+        rdata.image_features(src, library_id=i.library_id, img_key=i.img_key, tile_size=i.tile_size,
+                             bin_size=i.bin_size, features=tuple(i.features))
+    if "X_image" not in src.obsm:
+        raise ValueError(
+            "setup.modalities lists 'image' but there are no image features: add a 'data.image' "
+            "section (H&E in uns['spatial']) or put per-spot features in obsm['X_image']."
+        )
+    img = ad.AnnData(np.asarray(src.obsm["X_image"], dtype=np.float32), obs=src.obs[[]].copy())
+    mdata.mod["image"] = img
+    mdata.update()
+
+
 def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
     """Execute a validated configuration; returns the scores and output paths.
 
@@ -62,6 +87,8 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         )
     scvi.settings.seed = cfg.train.seed
     mdata = load_data(cfg)
+    if "image" in cfg.setup.modalities and "image" not in mdata.mod:
+        add_image_modality(mdata, cfg)
     layers = dict(cfg.setup.layers)
     for mod, kind in cfg.data.preprocess.items():
         if kind == "none":
@@ -86,15 +113,25 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
                          use_feature_graph=s.use_feature_graph,
                          n_feature_neighbors=s.n_feature_neighbors, hops=tuple(s.hops))
         model = cls(mdata, **cfg.model_kwargs)
+    elif cfg.model == "stereomm":
+        cls.setup_mudata(mdata, modalities=s.modalities, layers=layers, spatial_key=g.spatial_key,
+                         spatial_graph_key=g.graph_key, radius_cutoff=g.radius, n_dims=s.n_dims,
+                         dim_reduction_method=s.dim_reduction_method, scale=s.scale)
+        model = cls(mdata, **cfg.model_kwargs)
     else:
         common["layers"] = {k: tuple(v) if isinstance(v, list) else v for k, v in layers.items()}
         cls.setup_mudata(mdata, **common, batch_key=s.batch_key, study_key=s.study_key,
                          time_key=s.time_key, labels_key=s.labels_key)
         model = cls(mdata, problem=cfg.problem or "mosaic", heads=cfg.heads, **cfg.model_kwargs)
     t = cfg.train
-    model.train(max_epochs=t.max_epochs, batch_size=t.batch_size, accelerator=t.accelerator,
-                devices=t.devices, early_stopping=t.early_stopping, train_size=t.train_size,
-                plan_kwargs={"lr": t.lr} if t.lr else None, enable_progress_bar=progress_bar, **t.trainer)
+    common = {"accelerator": t.accelerator, "devices": t.devices, "enable_progress_bar": progress_bar,
+              **({"batch_size": t.batch_size} if t.batch_size else {}), **t.trainer}
+    if cfg.model == "stereomm":
+        model.train(**({"max_epochs": t.max_epochs} if t.max_epochs else {}),
+                    **({"lr": t.lr} if t.lr else {}), **({"opt": t.opt} if t.opt else {}), **common)
+    else:
+        model.train(max_epochs=t.max_epochs, early_stopping=t.early_stopping, train_size=t.train_size,
+                    plan_kwargs={"lr": t.lr} if t.lr else None, **common)
     key = cfg.outputs.latent_key or f"X_{cfg.model}"
     mdata.obsm[key] = model.get_latent_representation()
     result: dict = {"latent_key": key}

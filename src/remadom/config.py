@@ -19,22 +19,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_DATASETS = ("lymph_node_s1", "her2st_c2", "synthetic_spatial")
+
+
+class ImageConfig(_Strict):
+    """Per-spot H&E features (:func:`remadom.data.image_features`) -> an ``image`` modality."""
+
+    library_id: str | None = None
+    img_key: str = "hires"
+    tile_size: float | None = Field(None, gt=0, description="crop side, full-res pixels (StereoMM -c)")
+    bin_size: float | None = Field(None, gt=0, description="full-res pixels per coordinate unit (-b)")
+    features: list[str] = Field(default_factory=lambda: ["summary", "histogram", "texture"])
+
+
 class DataConfig(_Strict):
     """Where the data are and how each modality is preprocessed into ``obsm``."""
 
     path: str | None = Field(None, description=".h5mu or .h5ad file")
-    dataset: str | None = Field(None, description="bundled data set: lymph_node_s1 or her2st_c2")
+    dataset: str | None = Field(
+        None, description="bundled data set: lymph_node_s1, her2st_c2, or synthetic_spatial (toy run)")
     modality_name: str = Field("rna", description="modality name for a .h5ad file")
     preprocess: dict[str, Literal["rna", "protein", "atac", "none"]] = Field(
         default_factory=dict, description="per modality: rna (PCA), protein (CLR+PCA), atac (LSI)"
     )
     n_comps: int = Field(50, gt=0)
+    image: ImageConfig | None = Field(
+        None, description="compute H&E features into an 'image' modality (obsm X_image is used if present)")
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, v):
-        if v is not None and v not in ("lymph_node_s1", "her2st_c2"):
-            raise ValueError(f"unknown bundled dataset '{v}'; use lymph_node_s1 or her2st_c2")
+        if v is not None and v not in _DATASETS:
+            raise ValueError(f"unknown bundled dataset '{v}'; use one of {_DATASETS}")
         return v
 
 
@@ -51,8 +67,11 @@ class GraphConfig(_Strict):
 
 _URMF_SETUP = ("use_feature_graph", "n_feature_neighbors", "hops")
 _MOSAICVI_SETUP = ("batch_key", "study_key", "time_key", "labels_key")
+_STEREOMM_SETUP = ("n_dims", "dim_reduction_method", "scale")
+_SETUP_KEYS = {"urmf": _URMF_SETUP, "mosaicvi": _MOSAICVI_SETUP, "stereomm": _STEREOMM_SETUP}
 _LIKELIHOODS = {"urmf": ("gaussian", "nb"),
-                "mosaicvi": ("nb", "zinb", "poisson", "bernoulli", "nbmixture", "gaussian", "betabinomial")}
+                "mosaicvi": ("nb", "zinb", "poisson", "bernoulli", "nbmixture", "gaussian", "betabinomial"),
+                "stereomm": ()}
 
 
 class SetupConfig(_Strict):
@@ -70,6 +89,10 @@ class SetupConfig(_Strict):
     study_key: str | None = None
     time_key: str | None = None
     labels_key: str | None = None
+    # STEREOMM (reference: --dim_reduction_method, --scale; graph.radius is --radiu_cutoff)
+    n_dims: int = Field(200, gt=0, description="common width each modality is reduced to")
+    dim_reduction_method: Literal["high_var", "pca"] = "high_var"
+    scale: Literal["zscore", "none"] = "zscore"
 
 
 class TrainConfig(_Strict):
@@ -77,8 +100,9 @@ class TrainConfig(_Strict):
 
     seed: int = 0
     max_epochs: int | None = Field(None, gt=0)
-    batch_size: int = Field(256, gt=0)
-    lr: float | None = Field(None, gt=0, description="default: the model's (URMF 2e-3, MOSAICVI 1e-3)")
+    batch_size: int | None = Field(None, gt=0, description="default: the model's (256; STEREOMM 20000-spot tiles)")
+    lr: float | None = Field(None, gt=0, description="default: the model's (URMF 2e-3, MOSAICVI 1e-3, STEREOMM 1e-4)")
+    opt: Literal["adam", "adamw", "sgd"] | None = Field(None, description="optimiser (STEREOMM --opt)")
     accelerator: str = "auto"
     devices: int | str = "auto"
     early_stopping: bool = False
@@ -106,7 +130,7 @@ class OutputsConfig(_Strict):
 class RunConfig(_Strict):
     """One run: data -> graph -> setup -> model -> train -> outputs."""
 
-    model: Literal["urmf", "mosaicvi"]
+    model: Literal["urmf", "mosaicvi", "stereomm"]
     problem: Literal["paired", "unpaired", "bridge", "mosaic", "prediction", "hierarchical"] | None = None
     heads: list[dict[str, Any]] | None = Field(None, description="alignment heads (MOSAICVI)")
     data: DataConfig
@@ -194,14 +218,22 @@ def parse_config(obj: dict | str | Path) -> RunConfig:
 def _model_specific_problems(cfg: RunConfig) -> list[str]:
     """Keys that belong to another model, likelihoods the model lacks, heads that do not build."""
     out = []
-    mine, other = (_URMF_SETUP, _MOSAICVI_SETUP) if cfg.model == "urmf" else (_MOSAICVI_SETUP, _URMF_SETUP)
-    for k in sorted(set(other) & cfg.setup.model_fields_set):
+    mine = _SETUP_KEYS[cfg.model]
+    other = {k for m, keys in _SETUP_KEYS.items() if m != cfg.model for k in keys} - set(mine)
+    for k in sorted(other & cfg.setup.model_fields_set):
         out.append(f"- 'setup.{k}' is not a {cfg.model} setting; {cfg.model} setup keys: "
                    f"modalities, layers, likelihoods, {', '.join(mine)}.")
-    if cfg.model == "urmf":
+    if cfg.model != "mosaicvi":
         for k in ("problem", "heads"):
             if k in cfg.model_fields_set:
-                out.append(f"- '{k}' is a mosaicvi setting; remove it for model: urmf.")
+                out.append(f"- '{k}' is a mosaicvi setting; remove it for model: {cfg.model}.")
+    if cfg.model == "stereomm":
+        if cfg.setup.likelihoods:
+            out.append("- 'setup.likelihoods': stereomm has no likelihood choice (MSE on z-scored inputs); remove it.")
+        if "image" in cfg.setup.modalities and len(cfg.setup.modalities) < 2:
+            out.append("- 'setup.modalities': stereomm needs 'rna' beside 'image', e.g. [rna, image].")
+    elif cfg.train.opt is not None:
+        out.append(f"- 'train.opt' is a stereomm setting; {cfg.model} uses Adam (set plan options in code).")
     for m, lik in cfg.setup.likelihoods.items():
         if lik not in _LIKELIHOODS[cfg.model]:
             out.append(f"- 'setup.likelihoods.{m}': '{lik}' is not a {cfg.model} likelihood; choose "

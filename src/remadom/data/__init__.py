@@ -7,6 +7,7 @@ from ._link import link_features
 from ._mosaic import presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
+from ._reduce import REDUCTIONS, SCALES, reduce_to_width
 from ._validate import (
     check_counts,
     check_finite,
@@ -38,6 +39,9 @@ __all__ = [
     "pca_rna",
     "presence_mask",
     "propagate",
+    "REDUCTIONS",
+    "SCALES",
+    "reduce_to_width",
     "spatial_graph",
     "stored_values",
 ]

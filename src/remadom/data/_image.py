@@ -11,6 +11,8 @@ def image_features(
     adata: AnnData,
     library_id: str | None = None,
     img_key: str = "hires",
+    tile_size: float | None = None,
+    bin_size: float | None = None,
     features: tuple[str, ...] = ("summary", "histogram", "texture"),
     spatial_key: str = "spatial",
     key_added: str = "X_image",
@@ -22,7 +24,8 @@ def image_features(
     The image in ``uns["spatial"][library_id]["images"][img_key]`` is wrapped with
     :meth:`squidpy.im.ImageContainer.from_adata` (which applies the
     ``tissue_{img_key}_scalef`` scalefactor to the full-resolution coordinates) and features are
-    computed with :func:`squidpy.im.calculate_image_features` on a crop of one spot diameter.
+    computed with :func:`squidpy.im.calculate_image_features` on a square crop around each spot.
+    ``tile_size`` and ``bin_size`` are StereoMM's ``process_img.py -c`` and ``-b``.
 
     Parameters
     ----------
@@ -32,6 +35,13 @@ def image_features(
         Key in ``uns["spatial"]``; default: the only one.
     img_key
         ``"hires"`` or ``"lowres"``.
+    tile_size
+        Side of the crop around each spot, in full-resolution pixels (``-c``); default one spot
+        diameter (``scalefactors["spot_diameter_fullres"]``).
+    bin_size
+        If the coordinates are bin indices (e.g. Stereo-seq bin100), the full-resolution pixels
+        per coordinate unit (``-b``); default ``None``: coordinates already are full-resolution
+        pixels. The user's ``obsm`` is not changed.
     features
         squidpy feature families (``summary``, ``histogram``, ``texture``, ``segmentation``).
     key_added
@@ -41,8 +51,8 @@ def image_features(
     Raises
     ------
     ValueError
-        Missing image, library or scalefactor, an image that is not RGB ``(h, w, 3)``, or spots
-        outside the image.
+        Missing image, library or scalefactor, an image that is not RGB ``(h, w, 3)``, spots
+        outside the image, a tile larger than the image, a non-positive tile or bin size.
     """
     spatial = adata.uns.get("spatial", {})
     if not spatial:
@@ -71,18 +81,43 @@ def image_features(
             f"image has shape {img.shape}; an RGB (height, width, 3) image is needed. Convert "
             "grayscale with np.repeat(img[..., None], 3, -1) or drop the alpha channel img[..., :3]."
         )
-    xy = np.asarray(adata.obsm[spatial_key]) * scalef
+    for name, v in (("tile_size", tile_size), ("bin_size", bin_size)):
+        if v is not None and not v > 0:
+            raise ValueError(f"{name} must be > 0 (full-resolution pixels), got {v}.")
+    if spatial_key not in adata.obsm:
+        raise ValueError(f"obsm['{spatial_key}'] not found: spot coordinates are needed to crop tiles.")
+    full = np.asarray(adata.obsm[spatial_key], dtype=np.float64) * (bin_size or 1.0)
+    xy = full * scalef
     h, w = img.shape[:2]
+    diameter = lib.get("scalefactors", {}).get("spot_diameter_fullres")
+    if tile_size is None and diameter is None:
+        raise ValueError(
+            f"no scalefactors['spot_diameter_fullres'] in uns['spatial']['{library_id}']: give "
+            "tile_size= (crop side in full-resolution pixels)."
+        )
+    tile = float(tile_size if tile_size is not None else diameter)
+    if tile * scalef > min(h, w):
+        raise ValueError(
+            f"tile_size {tile} full-resolution pixels is {tile * scalef:.0f} pixels in the "
+            f"{img_key} image, larger than the image ({h} x {w}); choose a smaller tile_size."
+        )
     outside = (xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] >= w) | (xy[:, 1] >= h)
     if outside.any():
         raise ValueError(
             f"{int(outside.sum())} spots fall outside the {img_key} image after scaling by "
             f"{scalef}: check that obsm['{spatial_key}'] is in full-resolution pixels."
         )
-    container = sq.im.ImageContainer.from_adata(adata, library_id=library_id, img_key=img_key,
+    # work on a light copy: scaled coordinates and the tile as the spot diameter
+    tmp = AnnData(obs=adata.obs[[]].copy())
+    tmp.obsm[spatial_key] = full
+    tmp.uns["spatial"] = {library_id: {
+        "images": {img_key: img},
+        "scalefactors": {**lib.get("scalefactors", {}), "spot_diameter_fullres": tile},
+    }}
+    container = sq.im.ImageContainer.from_adata(tmp, library_id=library_id, img_key=img_key,
                                                 spatial_key=spatial_key)
     df = sq.im.calculate_image_features(
-        adata, container, layer=img_key, library_id=library_id, features=list(features),
+        tmp, container, layer=img_key, library_id=library_id, features=list(features),
         spatial_key=spatial_key, key_added=key_added, copy=True, n_jobs=n_jobs,
         show_progress_bar=show_progress_bar,
     )

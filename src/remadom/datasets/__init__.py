@@ -2,5 +2,6 @@
 
 from ._bundled import her2st_c2, lymph_node_s1
 from ._remote import REGISTRY, fetch, lymph_node_full, pancreas_st
+from ._synthetic import synthetic_spatial
 
-__all__ = ["REGISTRY", "fetch", "her2st_c2", "lymph_node_full", "lymph_node_s1", "pancreas_st"]
+__all__ = ["REGISTRY", "fetch", "her2st_c2", "lymph_node_full", "lymph_node_s1", "pancreas_st", "synthetic_spatial"]

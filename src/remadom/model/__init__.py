@@ -1,6 +1,7 @@
 """Models: each a scvi-tools module (maths) and model class (user API)."""
 
 from .mosaicvi import MOSAICVI, MOSAICVIModule
+from .stereomm import STEREOMM, STEREOMMModule
 from .urmf import URMF, URMFModule
 
-__all__ = ["MOSAICVI", "MOSAICVIModule", "URMF", "URMFModule"]
+__all__ = ["MOSAICVI", "MOSAICVIModule", "STEREOMM", "STEREOMMModule", "URMF", "URMFModule"]

@@ -1,5 +1,6 @@
 """Reusable layers shared by the models."""
 
+from ._attention import CrossModalAttention
 from ._decoders import (
     LIKELIHOOD_DECODERS,
     BernoulliDecoder,
@@ -18,6 +19,7 @@ from ._fusion import (
     scale_grad,
     uncertainty_logits,
 )
+from ._gnn import GNN_TYPES, GNNStack, gnn_layer
 from ._kl import kl_standard_normal
 from ._likelihood import DECODERS, GaussianDecoder, NegativeBinomialDecoder
 from ._poe import product_of_experts
@@ -36,6 +38,10 @@ __all__ = [
     "Adapter",
     "AttentionPool",
     "ChannelGate",
+    "CrossModalAttention",
+    "GNN_TYPES",
+    "GNNStack",
+    "gnn_layer",
     "GaussianDecoder",
     "NegativeBinomialDecoder",
     "euro_coefficients",

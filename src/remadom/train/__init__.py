@@ -3,6 +3,7 @@
 from ._callbacks import LatentBank
 from ._plan import CheckedTrainingPlan, NonFiniteLossError
 from ._sampler import BalancedDataSplitter, GroupBalancedBatchSampler
+from ._subgraph import SubgraphDataSplitter, edge_index_from_graph, spatial_tiles
 
 __all__ = ["BalancedDataSplitter", "CheckedTrainingPlan", "GroupBalancedBatchSampler", "LatentBank",
-           "NonFiniteLossError"]
+           "NonFiniteLossError", "SubgraphDataSplitter", "edge_index_from_graph", "spatial_tiles"]

@@ -1,0 +1,440 @@
+"""STEREOMM model class: setup (AnnData or MuData), training on spatial tiles, outputs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from anndata import AnnData
+from mudata import MuData
+from scvi.data import AnnDataManager
+from scvi.data.fields import MuDataWrapper, ObsmField
+from scvi.model.base import BaseModelClass
+from scvi.train import TrainRunner
+from sklearn.neighbors import NearestNeighbors
+
+from remadom.data import (
+    REDUCTIONS,
+    SCALES,
+    ObspField,
+    check_finite,
+    check_modalities,
+    check_same_obs,
+    get_matrix,
+    is_counts,
+    reduce_to_width,
+    spatial_graph,
+)
+from remadom.nn import GNN_TYPES
+from remadom.train import CheckedTrainingPlan, SubgraphDataSplitter
+
+from ._module import STEREOMMModule
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "_stereomm_"
+_GRAPH_KEY = "stereomm_radius"
+_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+MuDataObsmField = MuDataWrapper(ObsmField)
+
+
+def _check_dims(hidden_dims) -> list[int]:
+    if isinstance(hidden_dims, int | str) or not isinstance(hidden_dims, Sequence) or not hidden_dims:
+        raise ValueError(f"hidden_dims must be a non-empty list of positive ints, e.g. [2048, 256]; got {hidden_dims!r}.")
+    if not all(isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0 for h in hidden_dims):
+        raise ValueError(f"hidden_dims must be a list of positive ints, e.g. [2048, 256]; got {list(hidden_dims)!r}.")
+    return [int(h) for h in hidden_dims]
+
+
+def default_radius(coords: np.ndarray) -> float:
+    """1.5 x the median distance from each spot to its nearest neighbour (coordinate units).
+
+    On a square or hexagonal lattice this connects each spot to its ring of immediate
+    neighbours, whatever the units (pixels, micrometres, array indices).
+    """
+    nn = NearestNeighbors(n_neighbors=2).fit(coords)
+    d = nn.kneighbors(coords, return_distance=True)[0][:, 1]
+    return float(1.5 * np.median(d[d > 0])) if (d > 0).any() else 1.0
+
+
+class STEREOMM(BaseModelClass):
+    """Transcriptome + H&E image fusion: cross-modal attention and a variational graph autoencoder.
+
+    After StereoMM (Luo et al. 2024): each modality is reduced to a common width, the two tokens
+    of every spot attend to each other, and a VGAE on a radius spatial graph gives the latent
+    (see :class:`~remadom.model.stereomm.STEREOMMModule`). Without an image it runs RNA-only.
+    Training is full-graph (one step per epoch, as the reference) up to ``batch_size`` spots and
+    otherwise on spatial tiles with their halo (:class:`~remadom.train.SubgraphDataSplitter`).
+    The model is transductive: latents are for the registered spots.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata` or MuData with :meth:`setup_mudata`.
+    n_latent
+        Latent width (reference ``--latent_dim``, default 100).
+    hidden_dims
+        Graph encoder widths (``--hidden_dims``, default ``[2048, 256]``).
+    num_heads
+        Attention heads (``--num_heads``); must divide the reduced width ``n_dims``.
+    brief_att
+        Lighter single-head attention (``--brief_att``).
+    gnn_type
+        Encoder layers ``"GCN"`` or ``"GAT"`` (``--gnn_type``).
+    decoder
+        Reconstruct the features with a graph decoder (``--decoder``); else edges + KL only.
+    decoder_type
+        ``"GCN"`` or ``"GAT"`` (``--docoder_type`` in the reference).
+    **module_kwargs
+        ``feature_weight``, ``edge_weight``, ``kl_weight``, ``dropout`` of the module.
+
+    Raises
+    ------
+    ValueError
+        ``hidden_dims`` not a list of positive ints, ``num_heads`` not dividing the width, an
+        unknown layer type.
+
+    Examples
+    --------
+    >>> remadom.data.image_features(adata, img_key="hires")           # obsm["X_image"]
+    >>> remadom.model.STEREOMM.setup_anndata(adata, image_key="X_image")
+    >>> model = remadom.model.STEREOMM(adata)
+    >>> model.train(max_epochs=100)
+    >>> adata.obsm["X_stereomm"] = model.get_latent_representation()
+    """
+
+    _module_cls = STEREOMMModule
+    _training_plan_cls = CheckedTrainingPlan
+
+    def __init__(
+        self,
+        adata: AnnData | MuData,
+        n_latent: int = 100,
+        hidden_dims: Sequence[int] = (2048, 256),
+        num_heads: int = 4,
+        brief_att: bool = False,
+        gnn_type: str = "GCN",
+        decoder: bool = True,
+        decoder_type: str = "GCN",
+        **module_kwargs,
+    ):
+        hidden = _check_dims(hidden_dims)
+        for name, kind in (("gnn_type", gnn_type), ("decoder_type", decoder_type)):
+            if str(kind).upper() not in GNN_TYPES:
+                raise ValueError(f"{name}='{kind}' is unknown; choose one of {GNN_TYPES}.")
+        if n_latent < 1:
+            raise ValueError(f"n_latent must be >= 1, got {n_latent}.")
+        super().__init__(adata)
+        info = self.adata_manager.registry["setup_args"]
+        self.modalities = [f.registry_key[: -len("_input")] for f in self.adata_manager.fields
+                           if f.registry_key.endswith("_input")]
+        width = int(info["n_dims"])
+        n_inputs = {m: self.adata_manager.get_from_registry(f"{m}_input").shape[1] for m in self.modalities}
+        self.module = self._module_cls(
+            modalities=self.modalities, n_inputs=n_inputs, width=width,
+            n_obs_total=self.adata.n_obs, num_heads=num_heads, brief_att=brief_att,
+            hidden_dims=hidden, n_latent=n_latent, gnn_type=gnn_type.upper(), decoder=decoder,
+            decoder_type=decoder_type.upper(), **module_kwargs,
+        )
+        self._n_hops = (len(hidden) + 1) + ((len(hidden) + 1) if decoder else 0)
+        self._model_summary_string = (
+            f"STEREOMM: modalities={self.modalities}, width={width}, hidden_dims={hidden}, "
+            f"n_latent={n_latent}, gnn={gnn_type}, decoder={decoder_type if decoder else None}, "
+            f"attention={'brief' if brief_att else f'{num_heads} heads'}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        image_key: str | None = None,
+        spatial_key: str = "spatial",
+        spatial_graph_key: str | None = None,
+        radius_cutoff: float | None = None,
+        n_dims: int = 200,
+        dim_reduction_method: str = "high_var",
+        scale: str = "zscore",
+        **kwargs,
+    ) -> None:
+        """Register an AnnData: RNA counts in ``.X``/``layer``, image features in ``obsm[image_key]``.
+
+        Validates everything, then writes ``obsm["_stereomm_rna"]`` (and ``"_stereomm_image"``)
+        ``(n_obs, <= n_dims)`` and, unless ``spatial_graph_key`` is given, the radius graph
+        ``obsp["stereomm_radius_connectivities"]`` (via :func:`remadom.data.spatial_graph`).
+
+        Parameters
+        ----------
+        adata
+            Spots x genes, counts in ``.X`` or ``layers[layer]``, coordinates in
+            ``obsm[spatial_key]``.
+        layer
+            Layer with the counts (``None``: ``.X``).
+        image_key
+            ``obsm`` key of per-spot image features ``(n_obs, n_features)``, e.g. from
+            :func:`remadom.data.image_features`; ``None`` = RNA only.
+        spatial_key
+            ``obsm`` key of the coordinates.
+        spatial_graph_key
+            Use this existing ``obsp`` graph instead of building the radius graph.
+        radius_cutoff
+            Radius of the graph in coordinate units (reference ``--radiu_cutoff``); default
+            1.5 x the median nearest-neighbour distance (:func:`default_radius`).
+        n_dims
+            Common width ``s`` each modality is reduced to.
+        dim_reduction_method
+            RNA reduction: ``"high_var"`` (``n_dims`` most variable genes) or ``"pca"``.
+        scale
+            ``"zscore"`` (reference ``--scale zscore``) or ``"none"``.
+
+        Raises
+        ------
+        ValueError
+            Missing coordinates or image features, NaN/inf values, non-count RNA, an unknown
+            reduction or scale, a graph of the wrong size. The AnnData is unchanged then.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        if not isinstance(adata, AnnData):
+            raise ValueError(f"setup_anndata needs an AnnData, got {type(adata).__name__}; use setup_mudata for MuData.")
+        x, _, where = get_matrix(adata, layer)
+        mats = {"rna": (x, where)}
+        if image_key is not None:
+            if image_key not in adata.obsm:
+                raise ValueError(
+                    f"obsm['{image_key}'] not found: compute image features first with "
+                    "remadom.data.image_features(adata, ...) or pass image_key=None for RNA only."
+                )
+            mats["image"] = (np.asarray(adata.obsm[image_key]), f"obsm['{image_key}']")
+        cls._setup(adata, mats, setup_method_args, ObsmField, spatial_key, spatial_graph_key,
+                   radius_cutoff, n_dims, dim_reduction_method, scale, kwargs)
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        modalities: list[str] | None = None,
+        layers: dict[str, str] | None = None,
+        spatial_key: str = "spatial",
+        spatial_graph_key: str | None = None,
+        radius_cutoff: float | None = None,
+        n_dims: int = 200,
+        dim_reduction_method: str = "high_var",
+        scale: str = "zscore",
+        **kwargs,
+    ) -> None:
+        """Register a MuData, e.g. ``modalities=["rna", "image"]`` (``["rna"]`` runs RNA-only).
+
+        Count modalities are reduced with ``dim_reduction_method``; continuous ones (image
+        features in the modality's ``.X``, or any ``obsm`` representation named in ``layers``)
+        are standardised and PCA-reduced when wider than ``n_dims``. Writes
+        ``mdata.obsm[f"_stereomm_{m}"]`` and, unless ``spatial_graph_key`` is given, the radius
+        graph ``mdata.obsp["stereomm_radius_connectivities"]``. Other arguments as in
+        :meth:`setup_anndata`.
+
+        Raises
+        ------
+        ValueError
+            Unknown or empty modality, modalities on other spots, missing coordinates, NaN/inf,
+            unknown reduction or scale. The MuData is unchanged then.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        modalities = check_modalities(mdata, modalities)
+        layers = dict(layers or {})
+        unknown = set(layers) - set(modalities)
+        if unknown:
+            raise ValueError(f"`layers` names modalities not in `modalities`: {sorted(unknown)}.")
+        mats = {}
+        for m in modalities:
+            check_same_obs(mdata, m)
+            x, _, where = get_matrix(mdata[m], layers.get(m))
+            mats[m] = (x, f"modality '{m}' {where}")
+        cls._setup(mdata, mats, setup_method_args, MuDataObsmField, spatial_key, spatial_graph_key,
+                   radius_cutoff, n_dims, dim_reduction_method, scale, kwargs)
+
+    @classmethod
+    def _setup(cls, data, mats, setup_method_args, obsm_field, spatial_key, spatial_graph_key,
+               radius_cutoff, n_dims, method, scale, kwargs):
+        # --- validate everything before writing anything
+        if method not in REDUCTIONS:
+            raise ValueError(f"dim_reduction_method '{method}' is unknown; choose one of {REDUCTIONS}.")
+        if scale not in SCALES:
+            raise ValueError(f"scale '{scale}' is unknown; choose one of {SCALES}.")
+        if not isinstance(n_dims, int | np.integer) or n_dims < 1:
+            raise ValueError(f"n_dims must be a positive int, got {n_dims!r}.")
+        if spatial_key not in data.obsm:
+            raise ValueError(
+                f"obsm['{spatial_key}'] not found: STEREOMM needs the (n_obs, 2) spot coordinates "
+                f"there (data.obsm['{spatial_key}'] = coords) or spatial_key= naming them."
+            )
+        coords = np.asarray(data.obsm[spatial_key], dtype=np.float64)
+        if coords.ndim != 2 or coords.shape[0] != data.n_obs or not np.isfinite(coords).all():
+            raise ValueError(f"obsm['{spatial_key}'] must be finite (n_obs, 2) coordinates; got shape {coords.shape}.")
+        if radius_cutoff is not None and radius_cutoff <= 0:
+            raise ValueError(f"radius_cutoff must be > 0 (coordinate units), got {radius_cutoff}.")
+        for m, (x, where) in mats.items():
+            if x.shape[1] == 0:
+                raise ValueError(f"{where} is empty (no features).")
+            check_finite(x, m, where)
+        if spatial_graph_key is not None:
+            ObspField("spatial_graph", spatial_graph_key).validate_field(data)
+        counts = {m: is_counts(x) for m, (x, _) in mats.items()}
+
+        # --- compute and write
+        inputs = {m: reduce_to_width(x, counts[m], n_dims, method, scale) for m, (x, _) in mats.items()}
+        if spatial_graph_key is None:
+            radius = float(radius_cutoff) if radius_cutoff is not None else default_radius(coords)
+            spatial_graph(data, radius=radius, spatial_key=spatial_key, key_added=_GRAPH_KEY)
+            spatial_graph_key = f"{_GRAPH_KEY}_connectivities"
+            logger.info("STEREOMM radius graph: cutoff %.4g coordinate units", radius)
+        fields = [ObspField("spatial_graph", spatial_graph_key), obsm_field("coords", spatial_key)]
+        for m, v in inputs.items():
+            data.obsm[f"{_PREFIX}{m}"] = v
+            fields.append(obsm_field(f"{m}_input", f"{_PREFIX}{m}"))
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(data, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @staticmethod
+    def remove_inputs(data: AnnData | MuData) -> None:
+        """Delete the ``obsm["_stereomm_*"]`` arrays written by setup (rebuilt by setup / ``load``)."""
+        for k in [k for k in data.obsm if k.startswith(_PREFIX)]:
+            del data.obsm[k]
+
+    # ------------------------------------------------------------------ training
+    def _splitter(self, batch_size: int | None, shuffle: bool) -> SubgraphDataSplitter:
+        am = self.adata_manager
+        tensors = {f"{m}_input": np.asarray(am.get_from_registry(f"{m}_input"), dtype=np.float32)
+                   for m in self.modalities}
+        graph = sp.csr_matrix(self.adata.obsp[am.registry["setup_args"]["spatial_graph_key"]
+                                              or f"{_GRAPH_KEY}_connectivities"])
+        coords = np.asarray(am.get_from_registry("coords"), dtype=np.float64)
+        return SubgraphDataSplitter(tensors, graph, coords, batch_size, self._n_hops, shuffle=shuffle)
+
+    def train(
+        self,
+        max_epochs: int = 100,
+        lr: float = 1e-4,
+        batch_size: int | None = 20_000,
+        opt: str = "adam",
+        weight_decay: float = 0.0,
+        accelerator: str = "auto",
+        devices: int | str = "auto",
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
+
+        Parameters
+        ----------
+        max_epochs
+            Epochs (reference ``--epochs``, default 100). One epoch visits every tile once.
+        lr
+            Learning rate (``--lr``, default 1e-4).
+        batch_size
+            Spots per spatial tile; up to this many spots train full-graph (one step per epoch).
+        opt
+            ``"adam"`` (``--opt adam``), ``"adamw"`` or ``"sgd"``.
+        weight_decay
+            L2 penalty of the optimiser.
+        plan_kwargs
+            More :class:`~remadom.train.CheckedTrainingPlan` arguments.
+        **trainer_kwargs
+            Passed to Lightning's Trainer (``precision``, ``gradient_clip_val``, ``logger``,
+            ``enable_progress_bar``, ``callbacks``, ...).
+
+        Raises
+        ------
+        ValueError
+            Unknown ``opt``.
+        remadom.train.NonFiniteLossError
+            If a loss becomes NaN or inf.
+        """
+        if opt.lower() not in _OPTIMIZERS:
+            raise ValueError(f"opt='{opt}' is unknown; choose one of {list(_OPTIMIZERS)}.")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size}.")
+        plan_kwargs = {"lr": lr, "weight_decay": weight_decay, "n_epochs_kl_warmup": None,
+                       **self._optimizer_kwargs(opt.lower(), lr, weight_decay), **(plan_kwargs or {})}
+        splitter = self._splitter(batch_size, shuffle=True)
+        plan = self._training_plan_cls(self.module, **plan_kwargs)
+        trainer_kwargs.setdefault("check_val_every_n_epoch", None)
+        runner = TrainRunner(self, training_plan=plan, data_splitter=splitter, max_epochs=max_epochs,
+                             accelerator=accelerator, devices=devices, **trainer_kwargs)
+        self._batch_size = batch_size
+        return runner()
+
+    @staticmethod
+    def _optimizer_kwargs(opt: str, lr: float, weight_decay: float) -> dict:
+        if opt != "sgd":
+            return {"optimizer": _OPTIMIZERS[opt]}
+
+        def creator(params):
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+
+        return {"optimizer": "Custom", "optimizer_creator": creator}
+
+    # ------------------------------------------------------------------ outputs
+    @torch.inference_mode()
+    def _collect(self, batch_size: int | None) -> dict[str, np.ndarray]:
+        if batch_size is None:
+            batch_size = getattr(self, "_batch_size", 20_000)
+        self.module.eval()
+        n = self.adata.n_obs
+        mu = np.zeros((n, self.module.vgae.encoder.mu.out_channels), dtype=np.float32)
+        m = len(self.modalities)
+        att = np.full((n, m, m), np.nan, dtype=np.float32)
+        for batch in self._splitter(batch_size, shuffle=False).predict_dataloader():
+            inf = self.module.inference(**self.module._get_inference_input(batch))
+            seed, idx = batch["seed"], batch["index"][batch["seed"]].numpy()
+            mu[idx] = inf["mu"][seed].cpu().numpy()
+            if inf["attention"] is not None:
+                att[idx] = inf["attention"][seed].cpu().numpy()
+        return {"latent": mu, "attention": att}
+
+    def _check_data(self, adata):
+        if adata is not None and adata is not self.adata:
+            raise ValueError(
+                "STEREOMM is transductive: outputs are for the registered spots. Pass adata=None, "
+                "or set up and train a model on the new data."
+            )
+
+    def get_latent_representation(self, adata=None, batch_size: int | None = None) -> np.ndarray:
+        """Posterior mean of the latent.
+
+        Returns
+        -------
+        ``(n_obs, n_latent)`` float32 array in obs order, ready for ``obsm``.
+
+        Raises
+        ------
+        ValueError
+            If ``adata`` is not the registered object.
+        """
+        self._check_data(adata)
+        return self._collect(batch_size)["latent"]
+
+    def get_attention_weights(self, adata=None, batch_size: int | None = None) -> pd.DataFrame:
+        """Per-spot cross-modal attention, averaged over heads.
+
+        Returns
+        -------
+        DataFrame ``(n_obs, M * M)``; column ``"a->b"`` is the weight modality ``a`` puts on
+        modality ``b`` (each ``a``'s row sums to 1).
+
+        Raises
+        ------
+        ValueError
+            With one modality (no attention) or if ``adata`` is not the registered object.
+        """
+        self._check_data(adata)
+        if len(self.modalities) < 2:
+            raise ValueError("attention weights exist only with two or more modalities (e.g. rna + image).")
+        att = self._collect(batch_size)["attention"]
+        cols = [f"{a}->{b}" for a in self.modalities for b in self.modalities]
+        return pd.DataFrame(att.reshape(len(att), -1), index=self.adata.obs_names, columns=cols)
