@@ -130,3 +130,24 @@ def test_cli_fit_stereomm_toy_run(tmp_path):
     scores = json.loads((tmp_path / "toy" / "scores.json").read_text())
     assert scores["latent_key"] == "X_stereomm" and scores["n_clusters"] == 4
     assert scores["ari"] > 0.5  # four clean synthetic bands
+
+
+def test_cli_fit_priorvi_with_spatial_modality(tmp_path):
+    """PRIORVI from YAML on the bundled lymph node panel, coordinates as a 'spatial' modality."""
+    cfg = {"model": "priorvi", "data": {"dataset": "lymph_node_s1"},
+           "setup": {"modalities": ["prot"], "spatial_key": "spatial"},
+           "model_kwargs": {"prior": "mog", "n_components": 5},
+           "train": {"max_epochs": 3},
+           "outputs": {"dir": str(tmp_path / "pv"), "labels_key": "final_annot",
+                       "cluster": {"n_clusters": 10}}}
+    assert parse_config(cfg).setup.spatial_key == "spatial"
+    with pytest.raises(ConfigError, match="'setup.spatial_key' is not a urmf setting"):
+        parse_config({**BASE, "setup": {"modalities": ["prot"], "spatial_key": "spatial"}})
+    with pytest.raises(ConfigError, match="'heads' is a mosaicvi setting"):
+        parse_config({**cfg, "heads": [{"name": "mmd"}]})
+    path = tmp_path / "pv.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["fit", str(path), "--no-progress"]) == 0
+    scores = json.loads((tmp_path / "pv" / "scores.json").read_text())
+    assert scores["latent_key"] == "X_priorvi" and scores["n_clusters"] == 10 and 0 <= scores["ari"] <= 1
+    assert parse_config(_example("mop_priorvi.yaml")).model_kwargs["prior"] == "mog"

@@ -14,11 +14,11 @@ import scvi
 from . import data as rdata
 from . import datasets, metrics, pl, tl
 from .config import RunConfig
-from .model import MOSAICVI, STEREOMM, URMF
+from .model import MOSAICVI, PRIORVI, STEREOMM, URMF
 
 logger = logging.getLogger(__name__)
 
-MODELS = {"urmf": URMF, "mosaicvi": MOSAICVI, "stereomm": STEREOMM}
+MODELS = {"urmf": URMF, "mosaicvi": MOSAICVI, "stereomm": STEREOMM, "priorvi": PRIORVI}
 _PREP = {"rna": (rdata.pca_rna, "X_pca"), "protein": (rdata.pca_protein, "X_pca"),
          "atac": (rdata.lsi_atac, "X_lsi")}
 
@@ -117,6 +117,9 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         cls.setup_mudata(mdata, modalities=s.modalities, layers=layers, spatial_key=g.spatial_key,
                          spatial_graph_key=g.graph_key, radius_cutoff=g.radius, n_dims=s.n_dims,
                          dim_reduction_method=s.dim_reduction_method, scale=s.scale)
+        model = cls(mdata, **cfg.model_kwargs)
+    elif cfg.model == "priorvi":
+        cls.setup_mudata(mdata, **common, batch_key=s.batch_key, spatial_key=s.spatial_key)
         model = cls(mdata, **cfg.model_kwargs)
     else:
         common["layers"] = {k: tuple(v) if isinstance(v, list) else v for k, v in layers.items()}

@@ -68,10 +68,13 @@ class GraphConfig(_Strict):
 _URMF_SETUP = ("use_feature_graph", "n_feature_neighbors", "hops")
 _MOSAICVI_SETUP = ("batch_key", "study_key", "time_key", "labels_key")
 _STEREOMM_SETUP = ("n_dims", "dim_reduction_method", "scale")
-_SETUP_KEYS = {"urmf": _URMF_SETUP, "mosaicvi": _MOSAICVI_SETUP, "stereomm": _STEREOMM_SETUP}
+_PRIORVI_SETUP = ("batch_key", "spatial_key")
+_SETUP_KEYS = {"urmf": _URMF_SETUP, "mosaicvi": _MOSAICVI_SETUP, "stereomm": _STEREOMM_SETUP,
+               "priorvi": _PRIORVI_SETUP}
 _LIKELIHOODS = {"urmf": ("gaussian", "nb"),
                 "mosaicvi": ("nb", "zinb", "poisson", "bernoulli", "nbmixture", "gaussian", "betabinomial"),
                 "stereomm": ()}
+_LIKELIHOODS["priorvi"] = _LIKELIHOODS["mosaicvi"]
 
 
 class SetupConfig(_Strict):
@@ -89,6 +92,8 @@ class SetupConfig(_Strict):
     study_key: str | None = None
     time_key: str | None = None
     labels_key: str | None = None
+    # PRIORVI: coordinates registered as a "spatial" modality
+    spatial_key: str | None = None
     # STEREOMM (reference: --dim_reduction_method, --scale; graph.radius is --radiu_cutoff)
     n_dims: int = Field(200, gt=0, description="common width each modality is reduced to")
     dim_reduction_method: Literal["high_var", "pca"] = "high_var"
@@ -130,7 +135,7 @@ class OutputsConfig(_Strict):
 class RunConfig(_Strict):
     """One run: data -> graph -> setup -> model -> train -> outputs."""
 
-    model: Literal["urmf", "mosaicvi", "stereomm"]
+    model: Literal["urmf", "mosaicvi", "stereomm", "priorvi"]
     problem: Literal["paired", "unpaired", "bridge", "mosaic", "prediction", "hierarchical"] | None = None
     heads: list[dict[str, Any]] | None = Field(None, description="alignment heads (MOSAICVI)")
     data: DataConfig

@@ -1,7 +1,8 @@
 """Models: each a scvi-tools module (maths) and model class (user API)."""
 
 from .mosaicvi import MOSAICVI, MOSAICVIModule
+from .priorvi import PRIORVI, PRIORVIModule
 from .stereomm import STEREOMM, STEREOMMModule
 from .urmf import URMF, URMFModule
 
-__all__ = ["MOSAICVI", "MOSAICVIModule", "STEREOMM", "STEREOMMModule", "URMF", "URMFModule"]
+__all__ = ["MOSAICVI", "MOSAICVIModule", "PRIORVI", "PRIORVIModule", "STEREOMM", "STEREOMMModule", "URMF", "URMFModule"]

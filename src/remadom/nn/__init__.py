@@ -23,6 +23,14 @@ from ._gnn import GNN_TYPES, GNNStack, gnn_layer
 from ._kl import kl_standard_normal
 from ._likelihood import DECODERS, GaussianDecoder, NegativeBinomialDecoder
 from ._poe import product_of_experts
+from ._priors import (
+    PRIORS,
+    MixtureOfGaussiansPrior,
+    StandardNormalPrior,
+    VampPrior,
+    kl_monte_carlo,
+    make_prior,
+)
 
 __all__ = [
     "DECODERS",
@@ -35,6 +43,12 @@ __all__ = [
     "ProteinMixtureDecoder",
     "make_decoder",
     "product_of_experts",
+    "PRIORS",
+    "MixtureOfGaussiansPrior",
+    "StandardNormalPrior",
+    "VampPrior",
+    "kl_monte_carlo",
+    "make_prior",
     "Adapter",
     "AttentionPool",
     "ChannelGate",

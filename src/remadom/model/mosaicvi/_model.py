@@ -297,15 +297,31 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             than 0/1 under ``bernoulli``, unknown likelihood, a missing or NaN covariate column.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
+                             study_key, time_key, labels_key, link_key, _likelihoods, _mean_depth,
+                             _library_median, **kwargs)
+
+    @classmethod
+    def _register_mosaic(cls, mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
+                         study_key, time_key, labels_key, link_key, _likelihoods, _mean_depth,
+                         _library_median, obsm_modalities: dict[str, str] | None = None, **kwargs):
+        """Validate, write and register a mosaic MuData (shared by MOSAICVI and PRIORVI).
+
+        ``obsm_modalities`` maps extra modality names to MuData-level ``obsm`` keys: blocks every
+        cell has (e.g. PRIORVI's standardised coordinates), Gaussian by default.
+        """
         modalities = check_modalities(mdata, modalities)
+        obsm_modalities = dict(obsm_modalities or {})
         layers = dict(layers or {})
         # on load / new data the resolved likelihoods of training are reused
         likelihoods = dict(_likelihoods or likelihoods or {})
         for name, d in (("layers", layers), ("likelihoods", likelihoods)):
-            unknown = set(d) - set(modalities)
+            unknown = set(d) - set(modalities) - set(obsm_modalities)
             if unknown:
                 raise ValueError(f"`{name}` names modalities not in `modalities`: {sorted(unknown)}.")
         mask = presence_mask(mdata, modalities)
+        for name in obsm_modalities:
+            mask[name] = True
         for key, what in ((batch_key, "batch_key"), (study_key, "study_key"), (time_key, "time_key"),
                           (labels_key, "labels_key")):
             if key is None:
@@ -329,11 +345,13 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(f"time_key='{time_key}' must be numeric; convert it with pd.to_numeric.")
 
         resolved, data, mean_depth, lib_median = {}, {}, {}, {}
-        for m in modalities:
-            a = mdata[m]
+        for m in [*modalities, *obsm_modalities]:
+            a = mdata[m] if m in modalities else None
             key = layers.get(m)
             total = None
-            if isinstance(key, (tuple, list)):
+            if a is None:
+                x, where = np.asarray(mdata.obsm[obsm_modalities[m]], dtype=np.float32), f"obsm['{obsm_modalities[m]}']"
+            elif isinstance(key, (tuple, list)):
                 if len(key) != 2:
                     raise ValueError(f"modality '{m}': layers must be a pair (methylated, total), got {key}.")
                 x, where = _matrix(a, key[0], m)
@@ -385,8 +403,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         n_obs = mdata.n_obs
         pos = pd.Series(np.arange(n_obs), index=mdata.obs_names)
         fields = []
-        for m in modalities:
-            rows = pos.loc[mdata[m].obs_names].to_numpy()
+        for m in [*modalities, *obsm_modalities]:
+            rows = pos.loc[mdata[m].obs_names].to_numpy() if m in modalities else np.arange(n_obs)
             x, total = data[m]
             mdata.obsm[f"{_PREFIX}{m}"] = _pad(x, rows, n_obs)
             fields.append(MuDataObsmField(m, f"{_PREFIX}{m}"))

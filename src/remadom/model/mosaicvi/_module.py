@@ -209,15 +209,18 @@ class MOSAICVIModule(BaseModuleClass):
         mu, var = product_of_experts(means, variances, encode_mask)
         qz = Normal(mu, var.sqrt(), validate_args=False)
         z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
-        qz_tech, z_tech = None, None
-        if self.n_latent_tech:
-            h = self.tech(self.one_hot_cats(cats))
-            loc, log_var = h.chunk(2, -1)
-            qz_tech = Normal(loc, torch.exp(0.5 * log_var.clamp(-8, 4)), validate_args=False)
-            z_tech = qz_tech.rsample() if n_samples == 1 else qz_tech.rsample((n_samples,))
+        qz_tech, z_tech = self.tech_posterior(cats, n_samples)
         library = {m: self.library(m, x[m], total.get(m)) for m in self.modalities}
         return {"qz": qz, "z": z, "qz_tech": qz_tech, "z_tech": z_tech, "library": library,
                 "encode_mask": encode_mask, "expert_means": means}
+
+    def tech_posterior(self, cats, n_samples: int = 1):
+        """``q(z_tech | c)`` and a sample (``(None, None)`` without covariates)."""
+        if not self.n_latent_tech:
+            return None, None
+        loc, log_var = self.tech(self.one_hot_cats(cats)).chunk(2, -1)
+        qz_tech = Normal(loc, torch.exp(0.5 * log_var.clamp(-8, 4)), validate_args=False)
+        return qz_tech, (qz_tech.rsample() if n_samples == 1 else qz_tech.rsample((n_samples,)))
 
     @auto_move_data
     def generative(self, z, z_tech, library, modalities: list[str] | None = None):
@@ -238,14 +241,19 @@ class MOSAICVIModule(BaseModuleClass):
             )
         return tensors[group_by].long().view(-1)
 
-    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0,
-             epoch: int | None = None):
+    def reconstruction(self, tensors, px) -> dict[str, torch.Tensor]:
+        """Masked negative log-likelihood per modality ``(batch,)``: 0 where a cell lacks it."""
         mask = tensors["mask"].bool()
-        px = generative_outputs["px"]
         rec = {}
         for j, m in enumerate(self.modalities):
             ll = px[m].log_prob(self._clean(tensors, m, j)).sum(-1)
             rec[m] = torch.where(mask[:, j], -ll, torch.zeros_like(ll))
+        return rec
+
+    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0,
+             epoch: int | None = None):
+        mask = tensors["mask"].bool()
+        rec = self.reconstruction(tensors, generative_outputs["px"])
         qz = inference_outputs["qz"]
         kl_bio = kl_standard_normal(qz)
         kl = {"kl_bio": kl_bio}

@@ -1,0 +1,4 @@
+from ._model import PRIORVI
+from ._module import PRIORVIModule
+
+__all__ = ["PRIORVI", "PRIORVIModule"]

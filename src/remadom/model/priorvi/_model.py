@@ -1,0 +1,308 @@
+"""PRIORVI model class: learned per-modality priors on MOSAICVI's mosaic data layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from mudata import MuData
+from scvi.model.base import BaseModelClass
+
+from remadom.data import check_modalities, presence_mask
+from remadom.model.mosaicvi import MOSAICVI
+from remadom.nn import PRIORS
+
+from ._module import FUSIONS, PRIORVIModule
+
+_SPATIAL = "spatial"
+_SPATIAL_KEY = "_priorvi_spatial"
+
+
+class PRIORVI(MOSAICVI):
+    """Multimodal VAE with a learned prior per modality and concatenation (or attention) fusion.
+
+    Seed: "Multi-Modal VAE with Modality-Specific Priors". Each modality (RNA, ATAC, protein,
+    and optionally the spot coordinates as a ``"spatial"`` modality) has its own encoder, its own
+    latent block and its own learned prior; blocks are concatenated (or attention-pooled) into
+    the shared latent, from which every modality is decoded. A cell that lacks a modality takes
+    that block from the modality's prior and is trained on what it has. Module:
+    :class:`~remadom.model.priorvi.PRIORVIModule`.
+
+    Data handling (natural mosaic MuData, masks, likelihoods, ``train``, ``impute``,
+    ``get_normalized_expression``, ``save``/``load``) is MOSAICVI's, shared by inheritance.
+
+    Parameters
+    ----------
+    mdata
+        MuData registered with :meth:`setup_mudata`.
+    prior
+        ``"mog"`` (mixture of Gaussians, default), ``"vamp"`` (VampPrior) or ``"normal"``.
+    n_components
+        Mixture components (``mog``) or pseudo-inputs (``vamp``) per modality.
+    fusion
+        ``"concat"`` (default) or ``"attention"`` (per-cell modality weights,
+        :meth:`get_modality_weights`).
+    n_latent
+        Width of each modality's block (fused width ``M * n_latent`` for concat).
+    n_latent_tech, n_hidden, n_layers, dropout_rate
+        As in MOSAICVI.
+
+    Raises
+    ------
+    ValueError
+        Unknown prior or fusion, ``n_components < 1``.
+
+    Examples
+    --------
+    >>> PRIORVI.setup_mudata(mdata, modalities=["rna", "atac"], batch_key="batch")
+    >>> model = PRIORVI(mdata, prior="mog")
+    >>> model.train()
+    >>> mdata.obsm["X_priorvi"] = model.get_latent_representation()
+    """
+
+    _module_cls = PRIORVIModule
+
+    def __init__(
+        self,
+        mdata: MuData,
+        prior: str = "mog",
+        n_components: int = 10,
+        fusion: str = "concat",
+        n_latent: int = 10,
+        n_latent_tech: int = 4,
+        n_hidden: int = 256,
+        n_layers: int = 2,
+        dropout_rate: float = 0.1,
+    ):
+        if prior not in PRIORS:
+            raise ValueError(f"unknown prior '{prior}'; choose one of {PRIORS}.")
+        if not isinstance(n_components, int) or isinstance(n_components, bool) or n_components < 1:
+            raise ValueError(f"n_components must be an int >= 1, got {n_components!r}.")
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion '{fusion}'; choose one of {FUSIONS}.")
+        BaseModelClass.__init__(self, mdata)
+        info = self.adata_manager.registry["setup_args"]
+        self.modalities = list(info["modalities"]) + ([_SPATIAL] if info.get("spatial_key") else [])
+        self.problem = None
+        self.settings = {"prior": prior, "n_components": n_components, "fusion": fusion}
+        lik = dict(info["_likelihoods"])
+        n_cats = [len(self.adata_manager.get_state_registry("batch").categorical_mapping)] \
+            if "batch" in self.adata_manager.data_registry else []
+        n_outputs = {m: self.adata_manager.get_from_registry(m).shape[1] for m in self.modalities}
+        n_inputs = {m: (2 if lik[m] == "betabinomial" else 1) * n_outputs[m] for m in self.modalities}
+        module_kwargs = dict(
+            modalities=self.modalities, n_inputs=n_inputs, n_outputs=n_outputs, likelihoods=lik,
+            n_cats_tech=n_cats, n_latent=n_latent, n_latent_tech=n_latent_tech, n_hidden=n_hidden,
+            n_layers=n_layers, dropout_rate=dropout_rate, mean_depth=info["_mean_depth"],
+            prior=prior, n_components=n_components, fusion=fusion,
+        )
+        if prior == "vamp":
+            module_kwargs["pseudo_inputs"] = self._pseudo_inputs(n_components, lik, info["_mean_depth"])
+        self.module = self._module_cls(**module_kwargs)
+        self._model_summary_string = (
+            f"PRIORVI: modalities={self.modalities}, likelihoods={lik}, prior={prior} "
+            f"(K={n_components}), fusion={fusion}, n_latent per modality={n_latent}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    def _pseudo_inputs(self, k: int, lik: dict, depth: dict) -> dict[str, torch.Tensor]:
+        """VampPrior initialisation: the encoder inputs of ``k`` random cells having each modality."""
+        tmp = MOSAICVI._module_cls(self.modalities, {m: 1 for m in self.modalities},
+                                   {m: 1 for m in self.modalities}, lik, mean_depth=depth)
+        mask = np.asarray(self.adata_manager.get_from_registry("mask")).astype(bool)
+        rng = np.random.default_rng(0)
+        out = {}
+        for j, m in enumerate(self.modalities):
+            rows = rng.choice(np.flatnonzero(mask[:, j]), size=min(k, int(mask[:, j].sum())), replace=False)
+            x = self.adata_manager.get_from_registry(m)[np.sort(rows)]
+            x = torch.as_tensor(np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32))
+            total = None
+            if lik[m] == "betabinomial":
+                t = self.adata_manager.get_from_registry(f"{m}_total")[np.sort(rows)]
+                total = torch.as_tensor(np.asarray(t.toarray() if hasattr(t, "toarray") else t, dtype=np.float32))
+            out[m] = tmp.encoder_input(m, x, total)
+        return out
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        modalities: list[str] | None = None,
+        layers: dict[str, str] | None = None,
+        likelihoods: dict[str, str] | None = None,
+        batch_key: str | None = None,
+        spatial_key: str | None = None,
+        _likelihoods: dict[str, str] | None = None,
+        _mean_depth: dict[str, float] | None = None,
+        _library_median: dict[str, float] | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a (mosaic) MuData for PRIORVI.
+
+        As :meth:`MOSAICVI.setup_mudata <remadom.model.MOSAICVI.setup_mudata>` (modalities may
+        cover different, overlapping cells; likelihood defaults by modality), plus an optional
+        ``"spatial"`` modality: ``mdata.obsm[spatial_key]`` standardised (per axis) into
+        ``obsm["_priorvi_spatial"]``, Gaussian likelihood, present for every cell.
+
+        Parameters
+        ----------
+        mdata
+            MuData.
+        modalities
+            List of modality names (``None``: all).
+        layers, likelihoods
+            Per modality, as MOSAICVI.
+        batch_key
+            ``mdata.obs`` column of batches (``z_tech``).
+        spatial_key
+            MuData-level ``obsm`` key of the coordinates to register as the ``"spatial"`` modality.
+
+        Raises
+        ------
+        ValueError
+            As MOSAICVI (unknown/empty modality, a cell in no modality, NaN/inf, non-counts under a
+            count likelihood, ...); a spatial modality without coordinates; two or more modalities
+            that share no cell (no paired cell to learn the joint latent from). The MuData is
+            unchanged then.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        modalities = check_modalities(mdata, modalities)
+        if len(modalities) > 1:
+            mask = presence_mask(mdata, modalities)
+            if (mask.sum(1) > 1).sum() == 0:
+                raise ValueError(
+                    f"modalities {modalities} share no cell (their obs names do not overlap): "
+                    "PRIORVI learns the joint latent from cells that have several modalities. Check "
+                    "that obs names match across modalities, or use MOSAICVI(problem='unpaired')."
+                )
+        obsm_modalities = None
+        if spatial_key is not None:
+            if _SPATIAL in modalities:
+                raise ValueError(f"a MuData modality is already named '{_SPATIAL}'; rename it or "
+                                 "drop spatial_key.")
+            if spatial_key not in mdata.obsm:
+                raise ValueError(
+                    f"spatial_key='{spatial_key}' but mdata.obsm has no '{spatial_key}': the spatial "
+                    "modality needs the (n_obs, 2) coordinates at the MuData level "
+                    f"(mdata.obsm['{spatial_key}'] = coords), or pass spatial_key=None."
+                )
+            xy = np.asarray(mdata.obsm[spatial_key], dtype=np.float64)
+            if xy.ndim != 2 or xy.shape[0] != mdata.n_obs or not np.isfinite(xy).all():
+                raise ValueError(f"mdata.obsm['{spatial_key}'] must be finite (n_obs, 2) coordinates; "
+                                 f"got shape {xy.shape} or NaN/inf values.")
+            sd = xy.std(0)
+            sd[sd == 0] = 1.0
+            obsm_modalities = {_SPATIAL: _SPATIAL_KEY}
+            staged = ((xy - xy.mean(0)) / sd).astype(np.float32)
+        try:
+            if obsm_modalities:
+                mdata.obsm[_SPATIAL_KEY] = staged
+            cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
+                                 None, None, None, None, _likelihoods, _mean_depth, _library_median,
+                                 obsm_modalities=obsm_modalities, **kwargs)
+        except Exception:
+            if obsm_modalities:
+                del mdata.obsm[_SPATIAL_KEY]
+            raise
+
+    @staticmethod
+    def remove_inputs(mdata: MuData) -> None:
+        """Delete the arrays setup wrote (``obsm["_mosaicvi_*"]``, ``obsm["_priorvi_spatial"]``)."""
+        MOSAICVI.remove_inputs(mdata)
+        mdata.obsm.pop(_SPATIAL_KEY, None)
+
+    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
+        """New MuData is set up with this model's setup arguments first."""
+        if adata is not None and "_mosaicvi_mask" not in adata.obsm:
+            self.setup_mudata(adata, source_registry=self.adata_manager.registry,
+                              **dict(self.adata_manager.registry["setup_args"]))
+        return BaseModelClass._validate_anndata(self, adata, copy_if_view=copy_if_view)
+
+    # ------------------------------------------------------------------ outputs
+    def _run(self, mdata, indices, batch_size, encode_use=None):
+        mdata = self._validate_anndata(mdata)
+        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
+        self.module.eval()
+        for tensors in dl:
+            inp = self.module._get_inference_input(tensors)
+            if encode_use is not None:
+                inp["encode_mask"] = self._encode_mask(inp["mask"], encode_use)
+            yield inp, self.module.inference(**inp)
+
+    @torch.inference_mode()
+    def get_latent_representation(
+        self,
+        mdata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        modality: str | None = None,
+        give_mean: bool = True,
+        batch_size: int = 1024,
+    ) -> np.ndarray:
+        """The fused latent, or one modality's block.
+
+        Parameters
+        ----------
+        modality
+            ``None``: the fused latent (``(n_obs, M * n_latent)`` for concat, ``(n_obs, n_latent)``
+            for attention; absent blocks at their prior's mean). A modality name: that block's
+            posterior mean ``(n_obs, n_latent)`` (prior mean for cells without it).
+        give_mean
+            Posterior mean (default) or one sample.
+
+        Raises
+        ------
+        ValueError
+            Unknown modality.
+        """
+        if modality is not None:
+            self._modalities_arg(modality, "get_latent_representation")
+        out = []
+        for inp, inf in self._run(mdata, indices, batch_size):
+            if modality is None:
+                q = inf["qz"]
+                out.append((q.loc if give_mean else q.sample()).cpu())
+            else:
+                j = self.modalities.index(modality)
+                b = inf["blocks"][modality]
+                present = inp["mask"][:, j : j + 1].bool()
+                prior_mean = self.module.priors[modality].distribution().mean.expand_as(b["q"].loc)
+                v = b["q"].loc if give_mean else b["q"].sample()
+                out.append(torch.where(present, v, prior_mean).cpu())
+        return torch.cat(out).numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def get_modality_weights(self, mdata: MuData | None = None, indices=None,
+                             batch_size: int = 1024) -> pd.DataFrame:
+        """Per-cell attention weight of each modality (``fusion="attention"`` only).
+
+        Returns
+        -------
+        DataFrame ``(n_obs, n_modalities)``, rows sum to 1, 0 for modalities a cell lacks.
+
+        Raises
+        ------
+        ValueError
+            With ``fusion="concat"``.
+        """
+        if self.module.fusion != "attention":
+            raise ValueError("modality weights exist only with fusion='attention'; this model concatenates.")
+        w = torch.cat([inf["weights"].cpu() for _, inf in self._run(mdata, indices, batch_size)]).numpy()
+        m = self._validate_anndata(mdata)
+        idx = m.obs_names if indices is None else m.obs_names[np.asarray(indices)]
+        return pd.DataFrame(w, index=idx, columns=self.modalities)
+
+    @torch.inference_mode()
+    def get_prior_samples(self, modality: str, n_samples: int = 1000, seed: int = 0) -> np.ndarray:
+        """Draws from ``modality``'s learned prior, ``(n_samples, n_latent)``.
+
+        Raises
+        ------
+        ValueError
+            Unknown modality.
+        """
+        self._modalities_arg(modality, "get_prior_samples")
+        torch.manual_seed(seed)
+        return self.module.priors[modality].distribution().sample((n_samples,)).cpu().numpy()
