@@ -129,3 +129,32 @@ def test_image_features_errors():
     moved.obsm["spatial"] = moved.obsm["spatial"] * 100
     with pytest.raises(ValueError, match="outside"):
         remadom.data.image_features(moved)
+
+
+def test_image_features_tile_bin_and_more_errors():
+    a = remadom.datasets.her2st_c2()
+    before = sorted(a.obsm)
+    with pytest.raises(ValueError, match="larger than the image"):
+        remadom.data.image_features(a, tile_size=1e5)
+    with pytest.raises(ValueError, match="tile_size must be > 0"):
+        remadom.data.image_features(a, tile_size=-3)
+    rgba = a.copy()
+    img = rgba.uns["spatial"]["C2"]["images"]["hires"]
+    rgba.uns["spatial"]["C2"]["images"]["hires"] = np.concatenate([img, img[..., :1]], -1)
+    with pytest.raises(ValueError, match="alpha channel"):
+        remadom.data.image_features(rgba)
+    nounits = a.copy()
+    del nounits.uns["spatial"]["C2"]["scalefactors"]["tissue_hires_scalef"]
+    with pytest.raises(ValueError, match="scalefactor 'tissue_hires_scalef' missing"):
+        remadom.data.image_features(nounits)
+    assert sorted(a.obsm) == before  # failed calls write nothing
+    # bin_size: coordinates given in bins of 10 full-resolution pixels give the same crops
+    binned = a.copy()
+    binned.obsm["spatial"] = binned.obsm["spatial"] / 10.0
+    remadom.data.image_features(binned, features=("summary",), bin_size=10.0, tile_size=150)
+    remadom.data.image_features(a, features=("summary",), tile_size=150)
+    np.testing.assert_allclose(binned.obsm["X_image"], a.obsm["X_image"], rtol=1e-5)
+    np.testing.assert_allclose(binned.obsm["spatial"] * 10.0, a.obsm["spatial"])  # input unchanged
+    big = a.copy()
+    remadom.data.image_features(big, features=("summary",), tile_size=400)
+    assert not np.allclose(big.obsm["X_image"], a.obsm["X_image"])  # the tile size matters
