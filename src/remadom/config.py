@@ -146,8 +146,8 @@ class RunConfig(_Strict):
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
 
 
-def _valid_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = RunConfig
+def _valid_keys(loc: tuple, root: type[BaseModel] | None = None) -> list[str]:
+    model: type[BaseModel] = root or RunConfig
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -169,12 +169,17 @@ class ConfigError(ValueError):
 
 
 def _format(err: ValidationError) -> str:
+    return _format_errors(err, RunConfig)
+
+
+def _format_errors(err: ValidationError, root: type[BaseModel]) -> str:
+    """Each problem of a validation error on one line: unknown keys with the nearest valid key."""
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
         key = ".".join(str(p) for p in loc)
         if e["type"] == "extra_forbidden":
-            valid = _valid_keys(loc)
+            valid = _valid_keys(loc, root)
             near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
             hint = f" Did you mean '{near[0]}'?" if near else ""
             lines.append(f"- unknown key '{key}'.{hint} Valid keys here: {valid}.")

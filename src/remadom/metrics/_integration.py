@@ -95,3 +95,25 @@ def ilisi(z: np.ndarray, batch, n_neighbors: int = 90) -> float:
     dist, idx = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
     nn = NeighborsResults(indices=idx, distances=dist)
     return float(scib_metrics.ilisi_knn(nn, np.asarray(batch).astype(str), scale=True))
+
+
+def topk_matching(x: np.ndarray, y: np.ndarray, k: int = 5) -> float:
+    """Fraction of cells whose true match is among their ``k`` nearest cells of the other modality.
+
+    Row ``i`` of ``x`` and of ``y`` are the same cell; averaged over both directions (the seed's
+    "position-based kNN accuracy"). 1 is perfect, ``k / n`` random.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or ``k`` is not in ``[1, n]``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or not 1 <= k <= len(x):
+        raise ValueError(f"topk_matching needs two matched (n, d) arrays and 1 <= k <= n; got {x.shape}, {y.shape}, k={k}.")
+    idx = np.arange(len(x))[:, None]
+    hit_xy = (NearestNeighbors(n_neighbors=k).fit(y).kneighbors(x, return_distance=False) == idx).any(1)
+    hit_yx = (NearestNeighbors(n_neighbors=k).fit(x).kneighbors(y, return_distance=False) == idx).any(1)
+    return float((hit_xy.mean() + hit_yx.mean()) / 2)

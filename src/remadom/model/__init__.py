@@ -1,8 +1,9 @@
 """Models: each a scvi-tools module (maths) and model class (user API)."""
 
+from .morphovi import MORPHOVI, MORPHOVIModule
 from .mosaicvi import MOSAICVI, MOSAICVIModule
 from .priorvi import PRIORVI, PRIORVIModule
 from .stereomm import STEREOMM, STEREOMMModule
 from .urmf import URMF, URMFModule
 
-__all__ = ["MOSAICVI", "MOSAICVIModule", "PRIORVI", "PRIORVIModule", "STEREOMM", "STEREOMMModule", "URMF", "URMFModule"]
+__all__ = ["MORPHOVI", "MORPHOVIModule", "MOSAICVI", "MOSAICVIModule", "PRIORVI", "PRIORVIModule", "STEREOMM", "STEREOMMModule", "URMF", "URMFModule"]

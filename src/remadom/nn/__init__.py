@@ -1,5 +1,6 @@
 """Reusable layers shared by the models."""
 
+from ._adversarial import GAN_TYPES, NORMS, Discriminator, discriminator_loss, generator_loss
 from ._attention import CrossModalAttention
 from ._decoders import (
     LIKELIHOOD_DECODERS,
@@ -52,6 +53,11 @@ __all__ = [
     "Adapter",
     "AttentionPool",
     "ChannelGate",
+    "Discriminator",
+    "GAN_TYPES",
+    "NORMS",
+    "discriminator_loss",
+    "generator_loss",
     "CrossModalAttention",
     "GNN_TYPES",
     "GNNStack",

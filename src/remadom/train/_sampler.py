@@ -35,7 +35,16 @@ class GroupBalancedBatchSampler(Sampler):
         if batch_size < len(self.members):
             raise ValueError(f"batch_size {batch_size} is smaller than the {len(self.members)} groups to balance.")
         self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
         self.rng = np.random.default_rng(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning each epoch: with a seed, the batches of epoch ``e`` depend only on
+        ``(seed, e)``, so a run resumed from a checkpoint sees the same batches."""
+        self.epoch = int(epoch)
+        if self.seed is not None:
+            self.rng = np.random.default_rng([int(self.seed), self.epoch])
 
     def __len__(self) -> int:
         return int(np.ceil(len(self.groups) / self.batch_size))
@@ -81,5 +90,8 @@ class BalancedDataSplitter(DataSplitter):
         if self.balance_groups is None:
             return super().train_dataloader()
         dataset = self.adata_manager.create_torch_dataset(indices=self.train_idx)
-        sampler = GroupBalancedBatchSampler(self.balance_groups[self.train_idx], self._batch_size)
+        import scvi
+
+        sampler = GroupBalancedBatchSampler(self.balance_groups[self.train_idx], self._batch_size,
+                                            seed=scvi.settings.seed)
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)

@@ -1,0 +1,426 @@
+"""MORPHOVI model class: unpaired morphology <-> expression integration, adversarial training."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from mudata import MuData
+from scvi.data import AnnDataManager
+from scvi.data._manager import AnnDataManagerValidationCheck
+from scvi.data.fields import MuDataObsmField
+from scvi.model.base import BaseModelClass
+from scvi.train import TrainRunner
+from sklearn.preprocessing import StandardScaler
+
+from remadom.data import check_modalities, get_matrix, is_counts, presence_mask, reduce_to_width
+from remadom.nn import GAN_TYPES
+from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
+
+from ._module import LOSSES, MORPHOVIModule
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "_morphovi_"
+NAN_POLICIES = ("mask", "median")
+#: genes kept (most variable) when a count modality is wider than this
+MAX_GENES = 2000
+
+
+def _prepare(x, name: str, where: str, nan_policy: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Standardise one modality (scikit-learn StandardScaler); NaN handled by ``nan_policy``."""
+    if sp.issparse(x):
+        x = x.toarray()
+    x = np.asarray(x, dtype=np.float64)
+    if np.isinf(x).any():
+        raise ValueError(f"modality '{name}' {where}: inf values; replace them (np.nan marks undefined features).")
+    nan = np.isnan(x)
+    info = {"n_nan": int(nan.sum())}
+    if nan.any():
+        all_nan = nan.all(0)
+        if all_nan.any():
+            raise ValueError(
+                f"modality '{name}' {where}: {int(all_nan.sum())} feature(s) are NaN in every cell "
+                f"(first column {int(np.argmax(all_nan))}); drop them before setup."
+            )
+        if nan_policy is None:
+            raise ValueError(
+                f"modality '{name}' {where}: {int(nan.sum())} NaN values (undefined features). Choose "
+                f"how to treat them: nan_policy='mask' (left out of the reconstruction loss) or "
+                "nan_policy='median' (imputed with each feature's median, recorded in uns)."
+            )
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy '{nan_policy}' is unknown; choose one of {NAN_POLICIES}.")
+        if nan_policy == "median":
+            med = np.nanmedian(x, 0)
+            x = np.where(nan, med[None, :], x)
+            info["median"] = med.tolist()
+            nan = np.zeros_like(nan)
+    z = StandardScaler().fit_transform(x)  # NaN-aware: ignored in fit, kept in transform
+    observed = (~nan).astype(np.float32)
+    return np.nan_to_num(z, nan=0.0).astype(np.float32), observed, info
+
+
+class MORPHOVI(BaseModelClass):
+    """Unpaired morphology <-> gene-expression integration (seed: morpho_integration).
+
+    Two VAEs map modality A and modality B of *different* cells into one latent space; a latent
+    critic (LSGAN / non-saturating GAN / WGAN-GP), optionally Gromov–Wasserstein
+    (:class:`remadom.heads.GWHead`) and a cluster-correlation prior align them. Training is
+    adversarial with manual optimisation and a phased loss schedule
+    (:class:`remadom.train.AdversarialTrainingPlan`). Module:
+    :class:`~remadom.model.morphovi.MORPHOVIModule`.
+
+    Parameters
+    ----------
+    mdata
+        MuData registered with :meth:`setup_mudata`.
+    n_latent, n_hidden
+        Seed ``gen.latent`` and ``gen.dim``.
+    gan_type
+        ``"lsgan"``, ``"nsgan"`` or ``"wgan-gp"`` (``dis.gan_type``).
+    dis_dim, dis_norm
+        Critic width and normalisation (``dis.dim``, ``dis.norm``).
+    prior_temperature
+        Temperature of the prior loss.
+    init
+        Weight initialisation ``gaussian``, ``xavier``, ``kaiming`` or ``default``.
+    gw_epsilon
+        Entropic regularisation of the GW loss.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``gan_type``, ``dis_norm`` or ``init``.
+
+    Examples
+    --------
+    >>> MORPHOVI.setup_mudata(mdata, modality_a="morph", modality_b="rna", nan_policy="mask")
+    >>> model = MORPHOVI(mdata, gan_type="lsgan")
+    >>> model.train(max_iter=3000, loss_schedule={"recon": 1, "gan": 2}, phase_durations={1: 500, 2: 2500})
+    >>> mdata.obsm["X_morphovi"] = model.get_latent_representation()
+    """
+
+    _module_cls = MORPHOVIModule
+
+    def __init__(self, mdata: MuData, n_latent: int = 16, n_hidden: int = 128, gan_type: str = "lsgan",
+                 dis_dim: int = 64, dis_norm: str = "none", prior_temperature: float = 0.1,
+                 init: str = "gaussian", gw_epsilon: float = 5e-3):
+        if gan_type not in GAN_TYPES:
+            raise ValueError(f"gan_type '{gan_type}' is unknown; choose one of {GAN_TYPES}.")
+        super().__init__(mdata)
+        am = self.adata_manager
+        info = am.registry["setup_args"]
+        self.modalities = [info["modality_a"], info["modality_b"]]
+        prior = info.get("_prior_matrix")
+        self.module = self._module_cls(
+            am.get_from_registry("x_a").shape[1], am.get_from_registry("x_b").shape[1],
+            n_latent=n_latent, n_hidden=n_hidden, gan_type=gan_type, dis_dim=dis_dim, dis_norm=dis_norm,
+            prior_matrix=None if prior is None else np.asarray(prior), prior_temperature=prior_temperature,
+            gw_epsilon=gw_epsilon,
+        )
+        init_weights(self.module, init)
+        self._model_summary_string = (
+            f"MORPHOVI: {self.modalities[0]} ({am.get_from_registry('x_a').shape[1]} features) <-> "
+            f"{self.modalities[1]} ({am.get_from_registry('x_b').shape[1]}), n_latent={n_latent}, "
+            f"gan={gan_type}, prior={'yes' if prior is not None else 'no'}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_anndata(cls, adata, *args, **kwargs):
+        """Not supported: put the two modalities in a MuData and call :meth:`setup_mudata`.
+
+        Raises
+        ------
+        ValueError
+            Always, with the fix.
+        """
+        raise ValueError("MORPHOVI is registered on MuData with two modalities: "
+                         "`mdata = mudata.MuData({'morph': morph, 'rna': rna})`, then "
+                         "MORPHOVI.setup_mudata(mdata, modality_a='morph', modality_b='rna').")
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        modality_a: str = "morph",
+        modality_b: str = "rna",
+        layers: dict[str, str] | None = None,
+        labels_key: str | None = None,
+        cluster_key_a: str | None = None,
+        cluster_key_b: str | None = None,
+        prior_key: str | None = None,
+        nan_policy: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a MuData whose two modalities cover different cells.
+
+        Each modality is standardised per feature inside (scikit-learn ``StandardScaler``, the
+        seed's choice) into ``obsm["_morphovi_x_a"]`` / ``"_morphovi_x_b"`` at MuData rows (zeros
+        where a cell lacks the modality); count modalities are first library-normalised and log1p'd
+        (and cut to the 2000 most variable genes when wider). The user's matrices are not touched.
+
+        Parameters
+        ----------
+        modality_a, modality_b
+            Modality names (e.g. ``"morph"`` and ``"rna"``).
+        layers
+            Per modality a layer or ``obsm`` key (default ``.X``).
+        labels_key
+            Column of the modalities' (or the MuData's) ``obs`` with cell labels, for scoring.
+        cluster_key_a, cluster_key_b
+            Columns with each modality's cluster labels (for the prior loss).
+        prior_key
+            ``mdata.uns`` key of the ``(n_clusters_a, n_clusters_b)`` prior correlation matrix (a
+            DataFrame indexed by the cluster names, or an array in sorted-category order).
+        nan_policy
+            How NaN (undefined) features are treated: ``"mask"`` (left out of the reconstruction
+            loss) or ``"median"`` (imputed; medians recorded in ``uns["morphovi_nan"]``). Required
+            when there are NaN values -- never applied silently.
+
+        Raises
+        ------
+        ValueError
+            Unknown or empty modality, the same modality twice, NaN without ``nan_policy``, an
+            all-NaN feature, inf values, a missing cluster column, a prior without both cluster
+            keys or of the wrong shape. The MuData is unchanged then.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        if modality_a == modality_b:
+            raise ValueError(f"modality_a and modality_b are both '{modality_a}'; name two different modalities.")
+        mods = check_modalities(mdata, [modality_a, modality_b])
+        layers = dict(layers or {})
+        mask = presence_mask(mdata, mods)
+        prepared, nan_info = {}, {}
+        for key, m in (("a", modality_a), ("b", modality_b)):
+            x, _, where = get_matrix(mdata[m], layers.get(m))
+            if x.shape[1] == 0:
+                raise ValueError(f"modality '{m}' {where} has no features.")
+            if is_counts(x) and not np.isnan(x.data if sp.issparse(x) else x).any():
+                x = reduce_to_width(x, True, min(MAX_GENES, x.shape[1]), "high_var", "none")
+            prepared[key] = _prepare(x, m, where, nan_policy)
+            nan_info[m] = prepared[key][2]
+        clusters = {}
+        for key, m, col in (("a", modality_a, cluster_key_a), ("b", modality_b, cluster_key_b)):
+            if col is None:
+                continue
+            obs = mdata[m].obs if col in mdata[m].obs else mdata.obs.loc[mdata[m].obs_names]
+            if col not in obs:
+                raise ValueError(f"cluster_key_{key}='{col}' is not a column of mdata['{m}'].obs or mdata.obs.")
+            if obs[col].isna().any():
+                raise ValueError(f"cluster_key_{key}='{col}' has NaN values in modality '{m}'; fill or drop them.")
+            clusters[key] = pd.Categorical(obs[col].astype(str))
+        prior = None
+        if prior_key is not None:
+            if prior_key not in mdata.uns:
+                raise ValueError(f"prior_key='{prior_key}' is not in mdata.uns.")
+            if len(clusters) != 2:
+                raise ValueError("a prior matrix needs both cluster_key_a and cluster_key_b.")
+            p = mdata.uns[prior_key]
+            ka, kb = list(clusters["a"].categories), list(clusters["b"].categories)
+            if isinstance(p, pd.DataFrame):
+                missing = sorted(set(ka) - set(map(str, p.index))) + sorted(set(kb) - set(map(str, p.columns)))
+                if missing:
+                    raise ValueError(f"prior matrix uns['{prior_key}'] lacks clusters {missing[:5]}.")
+                p = p.rename(index=str, columns=str).loc[ka, kb].to_numpy()
+            p = np.asarray(p, dtype=np.float32)
+            if p.shape != (len(ka), len(kb)):
+                raise ValueError(
+                    f"prior matrix uns['{prior_key}'] has shape {p.shape}, but there are {len(ka)} "
+                    f"clusters in '{cluster_key_a}' and {len(kb)} in '{cluster_key_b}'; it must be "
+                    f"({len(ka)}, {len(kb)})."
+                )
+            if not np.isfinite(p).all():
+                raise ValueError(f"prior matrix uns['{prior_key}'] has NaN/inf values.")
+            prior = p.tolist()
+        if labels_key is not None and not any(labels_key in mdata[m].obs for m in mods) and labels_key not in mdata.obs:
+            raise ValueError(f"labels_key='{labels_key}' is not a column of the modalities' or the MuData's obs.")
+        setup_method_args["setup_args"]["_prior_matrix"] = prior
+
+        # --- write (everything validated)
+        n_obs = mdata.n_obs
+        pos = pd.Series(np.arange(n_obs), index=mdata.obs_names)
+        fields = []
+        for key, m in (("a", modality_a), ("b", modality_b)):
+            rows = pos.loc[mdata[m].obs_names].to_numpy()
+            x, observed, _ = prepared[key]
+            for name, arr in ((f"x_{key}", x), (f"observed_{key}", observed)):
+                full = np.zeros((n_obs, arr.shape[1]), dtype=np.float32)
+                full[rows] = arr
+                mdata.obsm[f"{_PREFIX}{name}"] = full
+                fields.append(MuDataObsmField(name, f"{_PREFIX}{name}"))
+            codes = np.full((n_obs, 1), -1.0, dtype=np.float32)
+            if key in clusters:
+                codes[rows, 0] = clusters[key].codes
+            mdata.obsm[f"{_PREFIX}cluster_{key}"] = codes
+            fields.append(MuDataObsmField(f"cluster_{key}", f"{_PREFIX}cluster_{key}"))
+        mdata.obsm[f"{_PREFIX}mask"] = mask.to_numpy().astype(np.float32)
+        fields.append(MuDataObsmField("mask", f"{_PREFIX}mask"))
+        mdata.uns["morphovi_nan"] = {"policy": nan_policy, **nan_info}
+        adata_manager = AnnDataManager(
+            fields=fields, setup_method_args=setup_method_args,
+            validation_checks=AnnDataManagerValidationCheck(check_fully_paired_mudata=False),
+        )
+        adata_manager.register_fields(mdata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @staticmethod
+    def remove_inputs(mdata: MuData) -> None:
+        """Delete the ``obsm["_morphovi_*"]`` arrays written by setup (rebuilt by setup / ``load``)."""
+        for k in [k for k in mdata.obsm if k.startswith(_PREFIX)]:
+            del mdata.obsm[k]
+
+    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
+        if adata is not None and f"{_PREFIX}mask" not in adata.obsm:
+            args = dict(self.adata_manager.registry["setup_args"])
+            args.pop("_prior_matrix", None)
+            self.setup_mudata(adata, source_registry=self.adata_manager.registry, **args)
+        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        max_iter: int = 3000,
+        batch_size: int = 256,
+        lr: float = 1e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        weight_decay: float = 1e-4,
+        lr_policy: str = "constant",
+        step_size: int = 1000,
+        gamma: float = 0.5,
+        recon_x_w: float = 1.0,
+        kl_w: float = 0.01,
+        gan_w: float = 1.0,
+        gw_w: float = 0.0,
+        lambda_p: float = 0.0,
+        prior_loss_warmup: int = 0,
+        loss_schedule: dict[str, int] | None = None,
+        phase_durations: dict[int, int] | None = None,
+        accelerator: str = "auto",
+        devices: int | str = "auto",
+        ckpt_path: str | None = None,
+        **trainer_kwargs,
+    ):
+        """Adversarial training (seed option names).
+
+        Parameters
+        ----------
+        max_iter
+            Iterations (generator steps); rounded up to whole epochs over both modalities'
+            group-balanced minibatches.
+        batch_size
+            Cells per minibatch (about half of each modality).
+        lr, beta1, beta2, weight_decay
+            Adam settings of both the encoders/decoders and the critic.
+        lr_policy, step_size, gamma
+            ``"constant"``, or ``"step"``: learning rates times ``gamma`` every ``step_size`` iterations.
+        recon_x_w, kl_w, gan_w, gw_w, lambda_p
+            Weights of the ``recon``, ``kl``, ``gan``, ``gw`` and ``prior`` losses.
+        prior_loss_warmup
+            Iterations over which the prior loss weight rises linearly to ``lambda_p``.
+        loss_schedule, phase_durations
+            Loss -> first phase, and phase -> iterations (:class:`remadom.train.PhaseSchedule`).
+        ckpt_path
+            Resume from this Lightning checkpoint (``remadom fit --resume`` finds the last one).
+        **trainer_kwargs
+            Passed to Lightning (``logger``, ``callbacks``, ``enable_progress_bar``, ...).
+
+        Raises
+        ------
+        ValueError
+            A loss in ``loss_schedule`` that does not exist, a phase missing from
+            ``phase_durations``, a negative weight, an unknown ``lr_policy``.
+        """
+        unknown = set(loss_schedule or {}) - set(LOSSES)
+        if unknown:
+            raise ValueError(f"loss_schedule names unknown losses {sorted(unknown)}; losses: {LOSSES}.")
+        weights = {"recon": recon_x_w, "kl": kl_w, "gan": gan_w, "gw": gw_w, "prior": lambda_p}
+        bad = {k: v for k, v in weights.items() if v < 0}
+        if bad:
+            raise ValueError(f"loss weights must be >= 0, got {bad}.")
+        if lambda_p > 0 and not self.module.prior_matrix.numel():
+            raise ValueError("lambda_p > 0 needs a prior matrix: setup_mudata(..., cluster_key_a=, cluster_key_b=, prior_key=).")
+        schedule = _WarmupSchedule(PhaseSchedule(loss_schedule, phase_durations), {"prior": prior_loss_warmup})
+        mask = np.asarray(self.adata_manager.get_from_registry("mask"))
+        groups = (mask * np.array([1, 2])).sum(1).astype(int)
+        splitter = BalancedDataSplitter(self.adata_manager, train_size=1.0, batch_size=batch_size,
+                                        balance_groups=groups)
+        steps = int(np.ceil(self.adata.n_obs / batch_size))
+        max_epochs = max(1, int(np.ceil(max_iter / steps)))
+        plan = AdversarialTrainingPlan(self.module, weights, schedule, lr=lr, beta1=beta1, beta2=beta2,
+                                       weight_decay=weight_decay, lr_policy=lr_policy,
+                                       step_size=step_size, gamma=gamma)
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        from scvi.train._logger import SimpleLogger
+
+        callbacks = list(trainer_kwargs.get("callbacks") or [])
+        trainer_kwargs.setdefault("enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks))
+        trainer_kwargs.setdefault("logger", SimpleLogger())
+        trainer_kwargs.setdefault("num_sanity_val_steps", 0)
+        trainer_kwargs.setdefault("enable_model_summary", False)
+        runner = _LightningRunner(self, training_plan=plan, data_splitter=splitter, max_epochs=max_epochs,
+                             accelerator=accelerator, devices=devices, ckpt_path=ckpt_path,
+                             **trainer_kwargs)
+        return runner()
+
+    # ------------------------------------------------------------------ outputs
+    @torch.inference_mode()
+    def get_latent_representation(self, mdata: MuData | None = None, modality: str | None = None,
+                                  batch_size: int = 1024) -> np.ndarray:
+        """Latent means ``(n_obs, n_latent)``: each cell through the VAE of the modality it has.
+
+        Parameters
+        ----------
+        modality
+            Only this modality's cells (others are NaN); default: every cell (cells with both
+            modalities through modality A).
+
+        Raises
+        ------
+        ValueError
+            Unknown modality.
+        """
+        if modality is not None and modality not in self.modalities:
+            raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
+        mdata = self._validate_anndata(mdata)
+        dl = self._make_data_loader(adata=mdata, batch_size=batch_size)
+        self.module.eval()
+        out = []
+        for tensors in dl:
+            inf = self.module.inference(**self.module._get_inference_input(tensors))
+            z = torch.full((len(tensors["mask"]), inf["q_a"].loc.shape[1]), float("nan"))
+            order = (("b", inf["rows_b"]), ("a", inf["rows_a"]))  # A written last: A wins for paired cells
+            for key, rows in order:
+                if modality is not None and self.modalities["ab".index(key)] != modality:
+                    continue
+                z[rows.cpu()] = inf[f"q_{key}"].loc.cpu()
+            out.append(z)
+        return torch.cat(out).numpy().astype(np.float32)
+
+
+class _LightningRunner(TrainRunner):
+    """scvi-tools' TrainRunner on a plain Lightning Trainer: the user's ``ModelCheckpoint`` keeps
+    full Lightning checkpoints (optimisers, schedulers, iteration, RNG) for ``--resume``."""
+
+    from lightning.pytorch import Trainer as _trainer_cls  # noqa: N813
+
+
+class _WarmupSchedule(PhaseSchedule):
+    """A :class:`PhaseSchedule` whose listed losses also ramp up linearly over some iterations."""
+
+    def __init__(self, base: PhaseSchedule, warmups: dict[str, int]):
+        self.__dict__.update(base.__dict__)
+        self.warmups = {k: int(v) for k, v in warmups.items() if v and v > 0}
+
+    def weights(self, step: int, base: dict[str, float]) -> dict[str, float]:
+        w = super().weights(step, base)
+        for k, n in self.warmups.items():
+            if k in w:
+                w[k] = w[k] * min(1.0, (step + 1) / n)
+        return w
