@@ -30,8 +30,8 @@ def load_morpho_data(cfg: MorphoConfig) -> md.MuData:
         mdata = md.read_h5mu(d.path)
     else:
         mods = {}
-        for key, name, csv, lab in (("a", d.modality_a, d.csv_a, d.labels_csv_a),
-                                    ("b", d.modality_b, d.csv_b, d.labels_csv_b)):
+        for name, csv, lab in ((d.modality_a, d.csv_a, d.labels_csv_a),
+                               (d.modality_b, d.csv_b, d.labels_csv_b)):
             for f in (csv, lab):
                 if f is not None and not Path(f).exists():
                     raise FileNotFoundError(f"data file '{f}' does not exist.")
