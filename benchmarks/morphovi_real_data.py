@@ -189,8 +189,15 @@ def main():
     p.add_argument("--max-iter", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--out", default="morphovi_results.csv")
+    p.add_argument("--write-h5mu", default=None,
+                   help="only write the unpaired Patch-seq MuData (for examples/patchseq_morphovi.yaml)")
     args = p.parse_args()
     data = Path(args.data)
+    if args.write_h5mu:
+        a, morph, ephys = load_patchseq(data)
+        build_mudata(a, morph, ephys).write_h5mu(args.write_h5mu)
+        print(f"wrote {args.write_h5mu}")
+        return
     if "patchseq" in args.only:
         patchseq(data, args.seeds, args.max_iter, args.batch_size)
     if "rna" in args.only:
