@@ -151,3 +151,11 @@ def test_cli_fit_priorvi_with_spatial_modality(tmp_path):
     scores = json.loads((tmp_path / "pv" / "scores.json").read_text())
     assert scores["latent_key"] == "X_priorvi" and scores["n_clusters"] == 10 and 0 <= scores["ari"] <= 1
     assert parse_config(_example("mop_priorvi.yaml")).model_kwargs["prior"] == "mog"
+
+
+def test_morphovi_example_config_validates(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "patchseq_morphovi.yaml"
+    assert main(["fit", str(path), "--check"]) == 0
+    assert "configuration is valid" in capsys.readouterr().out
