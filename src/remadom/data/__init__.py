@@ -4,7 +4,7 @@ from ._fields import ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
 from ._image import image_features, image_modality
 from ._link import link_features
-from ._mosaic import presence_mask
+from ._mosaic import pad_rows, presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
 from ._reduce import REDUCTIONS, SCALES, reduce_to_width
@@ -37,6 +37,7 @@ __all__ = [
     "normalized_adjacency",
     "pca_protein",
     "pca_rna",
+    "pad_rows",
     "presence_mask",
     "propagate",
     "REDUCTIONS",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from mudata import MuData
 
 
@@ -46,3 +47,30 @@ def presence_mask(mdata: MuData, modalities: list[str] | None = None) -> pd.Data
             f"of the modalities {modalities}; drop them: `mdata = mdata[mask.any(axis=1)].copy()`."
         )
     return mask
+
+
+def pad_rows(x, rows: np.ndarray, n_obs: int):
+    """Place a modality's rows at MuData positions ``rows`` of an ``(n_obs, n_vars)`` matrix.
+
+    Rows of cells that lack the modality stay empty (zeros; sparse input stays sparse CSR).
+
+    Parameters
+    ----------
+    x
+        ``(len(rows), n_vars)`` dense or sparse matrix.
+    rows
+        Integer MuData row of each of ``x``'s rows.
+    n_obs
+        Rows of the output.
+
+    Returns
+    -------
+    float32 CSR matrix (sparse input) or ndarray ``(n_obs, n_vars)``.
+    """
+    if sp.issparse(x):
+        x = sp.csr_matrix(x, dtype=np.float32)
+        coo = x.tocoo()
+        return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(n_obs, x.shape[1]))
+    out = np.zeros((n_obs, x.shape[1]), dtype=np.float32)
+    out[rows] = np.asarray(x, dtype=np.float32)
+    return out

@@ -16,7 +16,14 @@ from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
 from sklearn.preprocessing import StandardScaler
 
-from remadom.data import check_modalities, get_matrix, is_counts, presence_mask, reduce_to_width
+from remadom.data import (
+    check_modalities,
+    get_matrix,
+    is_counts,
+    pad_rows,
+    presence_mask,
+    reduce_to_width,
+)
 from remadom.nn import GAN_TYPES
 from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
 
@@ -250,9 +257,7 @@ class MORPHOVI(BaseModelClass):
             rows = pos.loc[mdata[m].obs_names].to_numpy()
             x, observed, _ = prepared[key]
             for name, arr in ((f"x_{key}", x), (f"observed_{key}", observed)):
-                full = np.zeros((n_obs, arr.shape[1]), dtype=np.float32)
-                full[rows] = arr
-                mdata.obsm[f"{_PREFIX}{name}"] = full
+                mdata.obsm[f"{_PREFIX}{name}"] = pad_rows(arr, rows, n_obs)
                 fields.append(MuDataObsmField(name, f"{_PREFIX}{name}"))
             codes = np.full((n_obs, 1), -1.0, dtype=np.float32)
             if key in clusters:

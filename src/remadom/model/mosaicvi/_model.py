@@ -28,6 +28,7 @@ from remadom.data import (
     check_modalities,
     get_matrix,
     is_counts,
+    pad_rows,
     presence_mask,
 )
 from remadom.data import stored_values as _values
@@ -68,17 +69,6 @@ def _matrix(adata: AnnData, key: str | None, m: str):
     except ValueError as e:
         raise ValueError(f"modality '{m}': {e}") from None
     return x, where
-
-
-def _pad(x, rows: np.ndarray, n_obs: int):
-    """Place a modality's rows at MuData positions ``rows``; absent rows are empty (sparse)."""
-    if sp.issparse(x):
-        x = sp.csr_matrix(x, dtype=np.float32)
-        coo = x.tocoo()
-        return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(n_obs, x.shape[1]))
-    out = np.zeros((n_obs, x.shape[1]), dtype=np.float32)
-    out[rows] = np.asarray(x, dtype=np.float32)
-    return out
 
 
 class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
@@ -406,10 +396,10 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         for m in [*modalities, *obsm_modalities]:
             rows = pos.loc[mdata[m].obs_names].to_numpy() if m in modalities else np.arange(n_obs)
             x, total = data[m]
-            mdata.obsm[f"{_PREFIX}{m}"] = _pad(x, rows, n_obs)
+            mdata.obsm[f"{_PREFIX}{m}"] = pad_rows(x, rows, n_obs)
             fields.append(MuDataObsmField(m, f"{_PREFIX}{m}"))
             if total is not None:
-                mdata.obsm[f"{_PREFIX}{m}_total"] = _pad(total, rows, n_obs)
+                mdata.obsm[f"{_PREFIX}{m}_total"] = pad_rows(total, rows, n_obs)
                 fields.append(MuDataObsmField(f"{m}_total", f"{_PREFIX}{m}_total"))
         mdata.obsm[f"{_PREFIX}mask"] = mask.to_numpy().astype(np.float32)
         fields.append(MuDataObsmField("mask", f"{_PREFIX}mask"))
