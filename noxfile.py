@@ -48,14 +48,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Speed/memory benchmarks: URMF vs SpatialGlue, MOSAICVI vs TOTALVI/MULTIVI, heads per step.
+    """Speed/memory benchmarks: URMF vs SpatialGlue, MOSAICVI vs TOTALVI/MULTIVI, heads per step,
+    STEREOMM time/memory to 100k spots.
 
-    ``nox -s bench -- urmf`` (or ``mosaicvi``, ``heads``) runs one; default all three.
+    ``nox -s bench -- urmf`` (or ``mosaicvi``, ``heads``, ``stereomm``) runs one; default all.
+    The real-data evidence scripts (``benchmarks/*_real_data.py``) need ../shared/data and are
+    run by hand (commands in benchmarks/README.md).
     """
     _install(session, "dev,bench")
     session.install("--no-deps", "SpatialGlue")
-    which = session.posargs or ["urmf", "mosaicvi", "heads"]
-    scripts = {"urmf": "benchmarks/urmf_vs_spatialglue.py", "mosaicvi": "benchmarks/mosaicvi_vs_scvi.py",
-               "heads": "benchmarks/heads.py"}
+    which = session.posargs or ["urmf", "mosaicvi", "heads", "stereomm"]
+    scripts = {"urmf": ["benchmarks/urmf_vs_spatialglue.py"], "mosaicvi": ["benchmarks/mosaicvi_vs_scvi.py"],
+               "heads": ["benchmarks/heads.py"],
+               "stereomm": ["benchmarks/stereomm_real_data.py", "--only", "speed"]}
     for name in which:
-        session.run("python", scripts[name])
+        session.run("python", *scripts[name])
