@@ -74,8 +74,11 @@ def mop(data, seeds, epochs, priors=("mog", "normal", "vamp")):
             record("mop", f"PRIORVI {prior}", seed, ari=a, nmi=n, train_s=t)
 
 
-def missing(data, seeds, epochs, fractions=(0.25, 0.5, 0.75, 0.9), hide=("atac", "rna")):
+def missing(data, seeds, epochs, fractions=(0.25, 0.5, 0.75, 0.9), hide=("atac", "rna"), n_sub=None):
     m0 = load_mop(data)
+    if n_sub is not None and n_sub < m0.n_obs:  # a random subset of nuclei (same for every split)
+        keep = np.sort(np.random.default_rng(0).choice(m0.n_obs, n_sub, replace=False))
+        m0 = mudata_from({k: m0[k][m0.obs_names[keep]].copy() for k in ("rna", "atac")}, mop_obs(m0))
     labels = m0.obs["subclass"]
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -134,6 +137,7 @@ def main():
     p.add_argument("--epochs-mop", type=int, default=60)
     p.add_argument("--epochs-small", type=int, default=None, help="default: the model's")
     p.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 0.9])
+    p.add_argument("--n-sub", type=int, default=None, help="missing: random subset of nuclei")
     p.add_argument("--out", default="priorvi_results.csv")
     args = p.parse_args()
     data = Path(args.data)
@@ -145,7 +149,7 @@ def main():
     if "starmap" in only:
         starmap(data, args.seeds, args.epochs_small)
     if "missing" in only:
-        missing(data, args.seeds, args.epochs_mop, fractions=tuple(args.fractions))
+        missing(data, args.seeds, args.epochs_mop, fractions=tuple(args.fractions), n_sub=args.n_sub)
     df = pd.DataFrame(ROWS)
     df.to_csv(args.out, index=False)
     keys = [c for c in ("section", "method", "hidden", "fraction") if c in df]
