@@ -39,7 +39,7 @@ def _mdata(nan_frac=0.05):
     return md.MuData({"morph": ma, "rna": mb})
 
 
-def test_train_latents_and_nan_policies():
+def test_train_latents_nan_policies_and_save_load(tmp_path):
     m = _mdata()
     before = np.isnan(m["morph"].X).sum()
     with pytest.raises(ValueError, match="nan_policy='mask'"):
@@ -57,6 +57,10 @@ def test_train_latents_and_nan_policies():
     za = model.get_latent_representation(modality="morph")
     assert np.isnan(za[90:]).all() and np.isfinite(za[:90]).all()
     assert {"recon_raw", "gan_weighted", "gw_raw", "critic_loss"} <= set(model.history)
+    model.save(str(tmp_path / "mv"))
+    MORPHOVI.remove_inputs(m)
+    loaded = MORPHOVI.load(str(tmp_path / "mv"), adata=m)
+    np.testing.assert_allclose(loaded.get_latent_representation(), z, rtol=1e-5, atol=1e-5)
     m2 = _mdata()
     MORPHOVI.setup_mudata(m2, modality_a="morph", modality_b="rna", nan_policy="median")
     assert m2.obsm["_morphovi_observed_a"][:90].min() == 1 and len(m2.uns["morphovi_nan"]["morph"]["median"]) == 20

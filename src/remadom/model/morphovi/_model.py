@@ -163,6 +163,7 @@ class MORPHOVI(BaseModelClass):
         cluster_key_b: str | None = None,
         prior_key: str | None = None,
         nan_policy: str | None = None,
+        _prior_matrix: list | None = None,
         **kwargs,
     ) -> None:
         """Register a MuData whose two modalities cover different cells.
@@ -189,6 +190,8 @@ class MORPHOVI(BaseModelClass):
             How NaN (undefined) features are treated: ``"mask"`` (left out of the reconstruction
             loss) or ``"median"`` (imputed; medians recorded in ``uns["morphovi_nan"]``). Required
             when there are NaN values -- never applied silently.
+        _prior_matrix
+            Recorded by setup for ``load`` (the matrix is read again from ``uns[prior_key]``).
 
         Raises
         ------
@@ -283,7 +286,6 @@ class MORPHOVI(BaseModelClass):
     def _validate_anndata(self, adata=None, copy_if_view: bool = True):
         if adata is not None and f"{_PREFIX}mask" not in adata.obsm:
             args = dict(self.adata_manager.registry["setup_args"])
-            args.pop("_prior_matrix", None)
             self.setup_mudata(adata, source_registry=self.adata_manager.registry, **args)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
