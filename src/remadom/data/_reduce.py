@@ -83,6 +83,6 @@ def _pca(tmp: AnnData, n_dims: int, random_state: int, scale_first: bool) -> np.
 def _scale(x: np.ndarray, scale: str) -> np.ndarray:
     if scale == "none":
         return x.astype(np.float32)
-    sd = x.std(0)
-    sd[sd == 0] = 1.0
-    return np.clip((x - x.mean(0)) / sd, -10, 10).astype(np.float32)
+    from sklearn.preprocessing import StandardScaler
+
+    return np.clip(StandardScaler().fit_transform(x), -10, 10).astype(np.float32)

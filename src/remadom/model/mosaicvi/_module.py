@@ -15,6 +15,21 @@ from remadom.nn import kl_standard_normal, make_decoder, product_of_experts
 _COUNT_TRANSFORM = ("nb", "zinb", "poisson")
 
 
+def encoder_transform(likelihood: str, x: torch.Tensor, total: torch.Tensor | None = None) -> torch.Tensor:
+    """What an encoder sees for data under ``likelihood``: log1p of library-normalised counts
+    (to 1e4) for nb/zinb/poisson, log1p for nbmixture, (methylated fraction, covered) for
+    betabinomial, the data as they are otherwise."""
+    if likelihood in _COUNT_TRANSFORM:
+        lib = x.sum(-1, keepdim=True).clamp_min(1.0)
+        return torch.log1p(x / lib * 1e4)
+    if likelihood == "nbmixture":
+        return torch.log1p(x)
+    if likelihood == "betabinomial":
+        covered = (total > 0).to(x.dtype)
+        return torch.cat([x / total.clamp_min(1.0), covered], -1)
+    return x
+
+
 class MOSAICVIModule(BaseModuleClass):
     r"""Variational module of :class:`~remadom.model.MOSAICVI`.
 
@@ -139,17 +154,8 @@ class MOSAICVIModule(BaseModuleClass):
         }
 
     def encoder_input(self, m: str, x: torch.Tensor, total: torch.Tensor | None) -> torch.Tensor:
-        """Per-likelihood transform fed to modality ``m``'s encoder."""
-        lik = self.likelihoods[m]
-        if lik in _COUNT_TRANSFORM:
-            lib = x.sum(-1, keepdim=True).clamp_min(1.0)
-            return torch.log1p(x / lib * 1e4)
-        if lik == "nbmixture":
-            return torch.log1p(x)
-        if lik == "betabinomial":
-            covered = (total > 0).to(x.dtype)
-            return torch.cat([x / total.clamp_min(1.0), covered], -1)
-        return x
+        """Per-likelihood transform fed to modality ``m``'s encoder (:func:`encoder_transform`)."""
+        return encoder_transform(self.likelihoods[m], x, total)
 
     def library(self, m: str, x: torch.Tensor, total: torch.Tensor | None) -> torch.Tensor | None:
         """Per-likelihood library argument of the decoder (see :mod:`remadom.nn._decoders`)."""

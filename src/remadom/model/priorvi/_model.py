@@ -99,7 +99,7 @@ class PRIORVI(MOSAICVI):
             prior=prior, n_components=n_components, fusion=fusion,
         )
         if prior == "vamp":
-            module_kwargs["pseudo_inputs"] = self._pseudo_inputs(n_components, lik, info["_mean_depth"])
+            module_kwargs["pseudo_inputs"] = self._pseudo_inputs(n_components, lik)
         self.module = self._module_cls(**module_kwargs)
         self._model_summary_string = (
             f"PRIORVI: modalities={self.modalities}, likelihoods={lik}, prior={prior} "
@@ -107,10 +107,10 @@ class PRIORVI(MOSAICVI):
         )
         self.init_params_ = self._get_init_params(locals())
 
-    def _pseudo_inputs(self, k: int, lik: dict, depth: dict) -> dict[str, torch.Tensor]:
+    def _pseudo_inputs(self, k: int, lik: dict) -> dict[str, torch.Tensor]:
         """VampPrior initialisation: the encoder inputs of ``k`` random cells having each modality."""
-        tmp = MOSAICVI._module_cls(self.modalities, {m: 1 for m in self.modalities},
-                                   {m: 1 for m in self.modalities}, lik, mean_depth=depth)
+        from remadom.model.mosaicvi._module import encoder_transform
+
         mask = np.asarray(self.adata_manager.get_from_registry("mask")).astype(bool)
         rng = np.random.default_rng(0)
         out = {}
@@ -122,7 +122,7 @@ class PRIORVI(MOSAICVI):
             if lik[m] == "betabinomial":
                 t = self.adata_manager.get_from_registry(f"{m}_total")[np.sort(rows)]
                 total = torch.as_tensor(np.asarray(t.toarray() if hasattr(t, "toarray") else t, dtype=np.float32))
-            out[m] = tmp.encoder_input(m, x, total)
+            out[m] = encoder_transform(lik[m], x, total)
         return out
 
     # ------------------------------------------------------------------ setup
