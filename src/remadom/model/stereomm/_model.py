@@ -389,7 +389,11 @@ class STEREOMM(BaseModelClass):
         mu = np.zeros((n, self.module.vgae.encoder.mu.out_channels), dtype=np.float32)
         m = len(self.modalities)
         att = np.full((n, m, m), np.nan, dtype=np.float32)
-        for batch in self._splitter(batch_size, shuffle=False).predict_dataloader():
+        cache = getattr(self, "_predict_tiles", None)
+        if cache is None or cache[0] != batch_size:  # tiles + halos are built once per batch size
+            cache = (batch_size, self._splitter(batch_size, shuffle=False))
+            self._predict_tiles = cache
+        for batch in cache[1].predict_dataloader():
             inf = self.module.inference(**self.module._get_inference_input(batch))
             seed, idx = batch["seed"], batch["index"][batch["seed"]].numpy()
             mu[idx] = inf["mu"][seed].cpu().numpy()
