@@ -158,3 +158,22 @@ def test_image_features_tile_bin_and_more_errors():
     big = a.copy()
     remadom.data.image_features(big, features=("summary",), tile_size=400)
     assert not np.allclose(big.obsm["X_image"], a.obsm["X_image"])  # the tile size matters
+
+
+def test_remote_fetch_records_and_checks_sha256_without_network(tmp_path, monkeypatch):
+    """A registry entry without a pinned hash is trusted on first use, then checked."""
+    import pooch
+
+    from remadom.datasets import _remote
+
+    f = tmp_path / "pancreas_st.download"
+    f.write_bytes(b"first download")
+    monkeypatch.setattr(pooch, "retrieve", lambda *a, **k: str(f))  # no network in tests
+    assert _remote.fetch("pancreas_st") == str(f)
+    assert (tmp_path / "pancreas_st.download.sha256").read_text() == pooch.file_hash(str(f))
+    assert _remote.fetch("pancreas_st") == str(f)  # unchanged file passes
+    f.write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="recorded at its first download"):
+        _remote.fetch("pancreas_st")
+    with pytest.raises(ValueError, match="unknown data set"):
+        _remote.fetch("nope")

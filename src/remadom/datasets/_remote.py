@@ -6,8 +6,10 @@ import os
 
 import pooch
 
-#: Registry: name -> (url, sha256 or None). A ``None`` hash is checked on first download only
-#: against the size reported by the server; pin it once the file is fetched on a networked machine.
+#: Registry: name -> (url, sha256 or None). The remadom build machines have no network access to
+#: these hosts, so the hashes could not be pinned yet. A ``None`` entry is trusted on first use:
+#: :func:`fetch` records the sha256 of the first download beside the file and checks every later
+#: use against it. Pass ``known_hash=`` to check against a published hash instead.
 REGISTRY: dict[str, tuple[str, str | None]] = {
     # SpatialGlue human lymph node (10x Visium CytAssist RNA + protein), GEO GSE263617.
     "lymph_node_full": (
@@ -39,13 +41,33 @@ def fetch(name: str, known_hash: str | None = None, progressbar: bool = True) ->
     Raises
     ------
     ValueError
-        Unknown name.
+        Unknown name, or the cached file no longer matches the sha256 recorded at its first
+        download (delete the file and its ``.sha256`` to fetch it again).
     """
     if name not in REGISTRY:
         raise ValueError(f"unknown data set '{name}'; available: {sorted(REGISTRY)}.")
     url, sha = REGISTRY[name]
-    return pooch.retrieve(url, known_hash=known_hash or sha, path=cache_dir(),
-                          fname=f"{name}.download", progressbar=progressbar)
+    sha = known_hash or sha
+    path = pooch.retrieve(url, known_hash=sha, path=cache_dir(), fname=f"{name}.download",
+                          progressbar=progressbar)
+    if sha is None:
+        _check_first_use(path)
+    return path
+
+
+def _check_first_use(path: str) -> None:
+    """Record the sha256 of ``path`` beside it on first use; compare on every later use."""
+    record = f"{path}.sha256"
+    digest = pooch.file_hash(path, alg="sha256")
+    if not os.path.exists(record):
+        with open(record, "w") as fh:
+            fh.write(digest)
+        return
+    with open(record) as fh:
+        expected = fh.read().strip()
+    if digest != expected:
+        raise ValueError(f"{path} has sha256 {digest}, but {expected} was recorded at its first "
+                         f"download; delete {path} and {record} to fetch it again.")
 
 
 def lymph_node_full() -> str:
