@@ -55,6 +55,21 @@ def test_heads_give_finite_gradients(cls):
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("cls", [*GROUP_HEADS, CrossGraphHead])
+def test_heads_cannot_be_lowered_by_shrinking_the_latent(cls):
+    # scale-invariant: loss(c z) == loss(z) and the gradient has no radial component, so a head
+    # never pulls the latent towards the prior mean (a detached scale collapsed it on real data)
+    kwargs = {"space": "latent"} if cls is CrossGraphHead else {}
+    head = cls(weight=1.0, **kwargs)
+    z, groups = _two_groups(1.0)
+    base = head(z, groups).item()
+    assert head(0.1 * z, groups).item() == pytest.approx(base, rel=1e-3, abs=1e-5)
+    z = z.clone().requires_grad_(True)
+    head(z, groups).backward()
+    radial = (z.grad * z).sum().item()
+    assert abs(radial) <= 1e-3 * z.grad.norm().item() * z.norm().item() + 1e-6, radial
+
+
 def test_crossgraph_pulls_mnn_pairs_from_link_space():
     # link features identify the true partners; the loss is the pairs' squared distance
     link = torch.randn(20, 6)
@@ -181,3 +196,22 @@ def test_every_head_trains_in_mosaicvi():
     logged = {k for k in model.history if k.startswith("head_")}
     assert len(logged) == len(heads), logged
     assert model.module.bank.abs().sum() > 0  # refreshed by the LatentBank callback
+
+
+class _NaNGradientHead(remadom.heads.AlignmentHead):
+    """Finite loss (0) whose gradient is NaN: d sqrt(x) / dx at x = 0 times 0."""
+
+    name = "nan_gradient"
+
+    def loss(self, z, groups, **context):
+        return torch.sqrt((z - z.detach()).pow(2).sum())
+
+
+def test_non_finite_gradient_stops_training_with_a_clear_error():
+    from remadom.train import NonFiniteLossError
+
+    m = _toy_mosaic()
+    MOSAICVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
+    model = MOSAICVI(m, heads=[_NaNGradientHead(weight=1.0)], n_latent=4, n_hidden=16)
+    with pytest.raises(NonFiniteLossError, match="non-finite gradient of"):
+        model.train(max_epochs=1, batch_size=30, enable_progress_bar=False)

@@ -18,8 +18,9 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...],
     scales
         Multipliers of the bandwidth; the kernel is ``sum_s exp(-||a-b||^2 / (s * h))``.
     bandwidth
-        ``h``; default the median squared distance of the pooled sample (no gradient; from at
-        most 1024 evenly spaced points, see :func:`~remadom.heads.median_sq_dist`).
+        ``h``; default the median squared distance of the pooled sample (with its gradient, so
+        the MMD is invariant to a rescaling of the samples; from at most 1024 evenly spaced
+        points, see :func:`~remadom.heads.median_sq_dist`).
 
     Returns
     -------

@@ -14,8 +14,7 @@ class SinkhornHead(AlignmentHead):
     ``loss = mean_g S_eps(z[g], z[not g])`` with the debiased divergence
     ``S(a, b) = OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2`` (Genevay et al., AISTATS 2018;
     Feydy et al., AISTATS 2019), squared-Euclidean cost, uniform weights, computed by
-    POT on torch tensors.
-    to the encoders. Points are divided by the root median squared distance (scale-free), and the
+    POT on torch tensors. Points are divided by the root median squared distance (scale-free), and the
     transport problems are solved in the log domain (``ot.sinkhorn2(..., method="sinkhorn_log")``,
     stable for small ``blur``); gradients reach the encoders through the cost matrix. ``O(batch^2)``.
 

@@ -13,8 +13,9 @@ class NonFiniteLossError(FloatingPointError):
 class CheckedTrainingPlan(TrainingPlan):
     """scvi-tools' :class:`~scvi.train.TrainingPlan` that stops at the first non-finite loss.
 
-    A NaN/inf loss raises :class:`NonFiniteLossError` naming the epoch and step, instead of
-    silently producing a NaN latent. A module whose ``loss`` takes an ``epoch`` argument gets the
+    A NaN/inf loss, or a NaN/inf gradient behind a finite loss, raises :class:`NonFiniteLossError`
+    naming the epoch and step (and the first bad parameter), instead of an optimizer step that
+    leaves NaN weights and a cryptic error later. A module whose ``loss`` takes an ``epoch`` argument gets the
     current epoch (for warm-up schedules, e.g. of :mod:`remadom.heads`). Fix suggestions: lower ``plan_kwargs={'lr': ...}``, check the
     input for extreme values, or use ``gradient_clip_val=`` in ``train()``.
     """
@@ -31,3 +32,14 @@ class CheckedTrainingPlan(TrainingPlan):
                 "gradient_clip_val=1.0 to train(), or check the inputs for extreme values."
             )
         return out
+
+    def on_before_optimizer_step(self, optimizer):
+        grads = [p.grad for p in self.module.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+            name = next(n for n, p in self.module.named_parameters()
+                        if p.grad is not None and not torch.isfinite(p.grad).all())
+            raise NonFiniteLossError(
+                f"non-finite gradient of '{name}' at epoch {self.current_epoch} (the loss was "
+                "finite). Lower the learning rate (plan_kwargs={'lr': ...}) or a head's weight, "
+                "or pass gradient_clip_val=1.0 to train()."
+            )
