@@ -89,8 +89,8 @@ def median_sq_dist(x: torch.Tensor, y: torch.Tensor | None = None, max_points: i
     It keeps its gradient on purpose. A head loss divided by it (or a kernel bandwidth set by it)
     is invariant to a global rescaling of ``z``, so its gradient has no component that shrinks
     the latent. With a detached scale, a head could lower its loss by pulling every cell towards
-    the prior mean, which the KL term favours as well; in session-4 runs this collapsed the latent
-    (Sinkhorn, cell-type ARI 0.01) or sent it to NaN (GW) at the preset weight of 100.
+    the prior mean, which the KL term favours as well; on the MOp unpaired halves this collapsed
+    the latent (Sinkhorn, cell-type ARI 0.01) or sent it to NaN (GW) at the preset weight of 100.
 
     At most ``max_points`` evenly spaced rows of each input are used, so the cost stays bounded
     for large minibatches (deterministic: no random draw).

@@ -14,10 +14,11 @@ class CheckedTrainingPlan(TrainingPlan):
     """scvi-tools' :class:`~scvi.train.TrainingPlan` that stops at the first non-finite loss.
 
     A NaN/inf loss, or a NaN/inf gradient behind a finite loss, raises :class:`NonFiniteLossError`
-    naming the epoch and step (and the first bad parameter), instead of an optimizer step that
-    leaves NaN weights and a cryptic error later. A module whose ``loss`` takes an ``epoch`` argument gets the
-    current epoch (for warm-up schedules, e.g. of :mod:`remadom.heads`). Fix suggestions: lower ``plan_kwargs={'lr': ...}``, check the
-    input for extreme values, or use ``gradient_clip_val=`` in ``train()``.
+    naming the epoch (and the step, or the first bad parameter), instead of an optimizer step that
+    leaves NaN weights and a cryptic error later. A module whose ``loss`` takes an ``epoch``
+    argument gets the current epoch (for warm-up schedules, e.g. of :mod:`remadom.heads`). Fix
+    suggestions: lower ``plan_kwargs={'lr': ...}``, check the input for extreme values, or use
+    ``gradient_clip_val=`` in ``train()``.
     """
 
     def training_step(self, batch, batch_idx):
@@ -35,7 +36,7 @@ class CheckedTrainingPlan(TrainingPlan):
 
     def on_before_optimizer_step(self, optimizer):
         grads = [p.grad for p in self.module.parameters() if p.grad is not None]
-        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
             name = next(n for n, p in self.module.named_parameters()
                         if p.grad is not None and not torch.isfinite(p.grad).all())
             raise NonFiniteLossError(
