@@ -25,6 +25,7 @@ from remadom.model import URMF
 
 warnings.filterwarnings("ignore")
 ROWS: list[dict] = []
+TRAIN_KW: dict = {}  # e.g. {"batch_size": 1024} from --batch-size; empty = URMF's defaults
 
 
 def score(m, rep, labels, n_clusters, seed, graph_key="spatial_connectivities"):
@@ -45,7 +46,7 @@ def fit(m, mods, layers, seed, graph_key=None, spatial_key="spatial", **kw):
                       spatial_graph_key=graph_key)
     model = URMF(m, **kw)
     t = time.time()
-    model.train(enable_progress_bar=False)
+    model.train(enable_progress_bar=False, **TRAIN_KW)
     return model.get_latent_representation(), time.time() - t, model
 
 
@@ -199,7 +200,13 @@ def main():
                    help="seeds for every run but 'ln' (default: --seeds)")
     p.add_argument("--only", default=",".join(RUNS))
     p.add_argument("--out", default="urmf_real_data.csv")
+    p.add_argument("--batch-size", type=int, default=None, help="URMF train batch_size (default: URMF's)")
+    p.add_argument("--max-epochs", type=int, default=None, help="URMF max_epochs (default: URMF's)")
     a = p.parse_args()
+    if a.batch_size:
+        TRAIN_KW["batch_size"] = a.batch_size
+    if a.max_epochs:
+        TRAIN_KW["max_epochs"] = a.max_epochs
     d = Path(a.data)
     seeds = list(range(a.seeds))
     small = list(range(a.seeds_small)) if a.seeds_small else seeds

@@ -78,6 +78,17 @@ def test_two_modalities_shapes_and_likelihoods(toy_mdata):
         model.get_reconstruction("atac")
 
 
+def test_minibatches_carry_no_graph_rows(toy_mdata):
+    """The feature graphs are registered but never sliced into minibatches (n_obs-wide rows)."""
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"], layers={"rna": "X_pca"})
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16)
+    assert "rna_feature_graph" in model.adata_manager.registry["field_registries"]
+    batch = next(iter(model._make_data_loader(adata=toy_mdata, batch_size=32)))
+    assert sorted(batch) == ["prot_input", "prot_target", "rna_input", "rna_target"]
+    assert all(v.shape[0] == 32 and v.shape[1] < toy_mdata.n_obs for v in batch.values())
+
+
 def test_same_seed_same_latent(toy_mdata):
     remadom.data.spatial_graph(toy_mdata, n_neighs=4)
     z1 = _small_model(toy_mdata, layers={"rna": "X_pca"}).get_latent_representation()

@@ -1,6 +1,6 @@
 """Data layer shared by all models: graphs, registry fields, masks, preprocessing, checks."""
 
-from ._fields import ObspField, graph_fingerprint
+from ._fields import MuDataObspField, ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
 from ._image import image_features, image_modality
 from ._link import link_features
@@ -19,6 +19,7 @@ from ._validate import (
 )
 
 __all__ = [
+    "MuDataObspField",
     "ObspField",
     "check_counts",
     "check_finite",

@@ -9,7 +9,7 @@ import rich
 import scipy.sparse as sp
 from anndata import AnnData
 from mudata import MuData
-from scvi.data.fields import BaseAnnDataField
+from scvi.data.fields import BaseAnnDataField, MuDataWrapper
 
 
 def graph_fingerprint(graph: sp.spmatrix) -> str:
@@ -121,3 +121,27 @@ class ObspField(BaseAnnDataField):
 
     def view_state_registry(self, state_registry: dict) -> rich.table.Table | None:
         return None
+
+
+class MuDataObspField(MuDataWrapper(ObspField)):
+    """:class:`ObspField` on one modality of a MuData (``mdata[mod_key].obsp``).
+
+    scvi-tools' :func:`~scvi.data.fields.MuDataWrapper` gives every wrapped field a per-row data
+    registry, so its data loader would slice and densify ``batch_size x n_obs`` rows of the graph
+    at every step; a graph is read once by the model instead, so this wrapper keeps it out of the
+    minibatches.
+
+    Parameters
+    ----------
+    registry_key, obsp_key, required
+        As in :class:`ObspField`.
+    mod_key
+        Modality name.
+    """
+
+    def get_data_registry(self) -> dict:  # noqa: D102 - graphs are not row-minibatched
+        return {}
+
+    def get_graph(self, mdata: MuData) -> sp.csr_matrix:
+        """Return the modality's registered graph as CSR."""
+        return self.adata_field.get_graph(self.get_modality(mdata))
