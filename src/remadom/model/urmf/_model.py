@@ -254,8 +254,9 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                 key = f"{feature_graph_key}_connectivities"
                 if key not in mdata[m].obsp:
                     _build_feature_graph(mdata, m, rep, feature_graph_key, n_feature_neighbors)
-                graphs.append(sp.csr_matrix(mdata[m].obsp[key]))
-                fields.append(MuDataObspField(f"{m}_feature_graph", key, mod_key=m))
+                graph_m = MuDataObspField(f"{m}_feature_graph", key, mod_key=m)
+                graphs.append(graph_m.get_graph(mdata))
+                fields.append(graph_m)
             mdata.obsm[f"_urmf_{m}_input"] = np.concatenate(
                 [propagate(g, rep, tuple(hops)) for g in graphs], axis=1
             )
