@@ -37,7 +37,7 @@ def test_mop_snare_rna_atac_fused_above_floor():
     model.train(enable_progress_bar=False)
     m.obsm["X_urmf"] = model.get_latent_representation()
     ari = _leiden_ari(m, "X_urmf", m.obs["subclass"], 23)
-    # measured over 3 seeds: 0.38-0.40; PCA+LSI concatenation with the same Leiden: 0.37
+    # measured: 0.375 and 0.394 (seeds 1, 0; Gaussian feature graph); PCA+LSI concat: 0.37-0.41
     assert ari > 0.33, ari
     w = model.get_modality_weights()
     assert np.allclose(w.sum(1), 1) and (w.mean() > 0.05).all()
