@@ -21,6 +21,7 @@ from ._fusion import (
     uncertainty_logits,
 )
 from ._gnn import GNN_TYPES, GNNStack, gnn_layer
+from ._grouped import GroupedFCLayers
 from ._kl import kl_standard_normal
 from ._likelihood import DECODERS, GaussianDecoder, NegativeBinomialDecoder
 from ._poe import product_of_experts
@@ -39,6 +40,7 @@ __all__ = [
     "BernoulliDecoder",
     "BetaBinomialDecoder",
     "GaussianFeatureDecoder",
+    "GroupedFCLayers",
     "NBDecoder",
     "PoissonDecoder",
     "ProteinMixtureDecoder",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from scvi.train import TrainingPlan
 
@@ -19,20 +21,77 @@ class CheckedTrainingPlan(TrainingPlan):
     argument gets the current epoch (for warm-up schedules, e.g. of :mod:`remadom.heads`). Fix
     suggestions: lower ``plan_kwargs={'lr': ...}``, check the input for extreme values, or use
     ``gradient_clip_val=`` in ``train()``.
+
+    Training metrics are logged once per epoch. With the default ``on_step=False`` the plan
+    updates scvi-tools' ELBO metrics every step but hands them (and ``train_loss``, the
+    minibatch-size-weighted mean of the step losses, as scvi-tools logs it) to Lightning only at
+    the last step of the epoch: the epoch values in ``model.history`` are the same, while
+    Lightning's per-call logging cost (about 5 ms per step on CPU, a quarter of a small
+    model's step) is paid once per epoch. ``kl_weight`` is logged at that step too.
+    ``plan_kwargs={"on_step": True}`` restores scvi-tools' per-step logging.
+
+    ``optimizer="Adam"``/``"AdamW"`` use PyTorch's fused implementation (``fused=True``) when
+    every parameter is a floating-point tensor on CPU or CUDA: the same update rule in one
+    kernel per step instead of several per parameter tensor (1.8 ms to 0.5 ms per step for
+    URMF's 49 tensors on 2 CPU cores).
     """
+
+    def _optimizer_creator_fn(self, optimizer_cls):
+        def create(params):
+            params = list(params)
+            fused = bool(params) and all(
+                p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params
+            )
+            return optimizer_cls(params, lr=self.lr, eps=self.eps, weight_decay=self.weight_decay,
+                                 **({"fused": True} if fused else {}))
+
+        return create
 
     def training_step(self, batch, batch_idx):
         if "epoch" in self._loss_args:  # warm-up schedules of alignment heads read the epoch
             self.loss_kwargs["epoch"] = self.current_epoch
-        out = super().training_step(batch, batch_idx)
-        loss = out["loss"] if isinstance(out, dict) else out
+        if self.on_step or not self.on_epoch:
+            out = super().training_step(batch, batch_idx)
+            self._check_finite(out["loss"] if isinstance(out, dict) else out, batch_idx)
+            return out
+        return self._epoch_logged_step(batch, batch_idx)
+
+    def _epoch_logged_step(self, batch, batch_idx):
+        if "kl_weight" in self.loss_kwargs:
+            self.loss_kwargs["kl_weight"] = self.kl_weight
+        _, _, scvi_loss = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        loss = scvi_loss.loss
+        self._check_finite(loss, batch_idx)
+        n = scvi_loss.n_obs_minibatch
+        with torch.no_grad():
+            self.train_metrics["elbo_train"].update(
+                reconstruction_loss=scvi_loss.reconstruction_loss_sum,
+                kl_local=scvi_loss.kl_local_sum,
+                kl_global=scvi_loss.kl_global_sum,
+                n_obs_minibatch=n,
+            )
+            if batch_idx == 0 or not hasattr(self, "_loss_sum"):
+                self._loss_sum, self._loss_n = torch.zeros((), device=loss.device), 0
+            self._loss_sum += loss.detach() * n
+            self._loss_n += n
+        n_batches = self.trainer.num_training_batches
+        if batch_idx == n_batches - 1 or not math.isfinite(n_batches):
+            self.log("train_loss", self._loss_sum / max(self._loss_n, 1), on_step=False,
+                     on_epoch=True, prog_bar=True, batch_size=1, sync_dist=self.use_sync_dist)
+            self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n,
+                          sync_dist=self.use_sync_dist)
+            if "kl_weight" in self.loss_kwargs:
+                self.log("kl_weight", self.loss_kwargs["kl_weight"], on_step=True, on_epoch=False)
+            self._loss_sum, self._loss_n = torch.zeros((), device=loss.device), 0
+        return loss
+
+    def _check_finite(self, loss, batch_idx):
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, step "
                 f"{batch_idx}. Lower the learning rate (plan_kwargs={{'lr': ...}}), pass "
                 "gradient_clip_val=1.0 to train(), or check the inputs for extreme values."
             )
-        return out
 
     def on_before_optimizer_step(self, optimizer):
         grads = [p.grad for p in self.module.parameters() if p.grad is not None]

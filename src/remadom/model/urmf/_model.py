@@ -339,7 +339,9 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
         self.module.eval()
         out = {"latent": [], "weights": [], "uncertainty": [], "mean": {m: [] for m in self.modalities}}
+        dev = self.module.device
         for tensors in dl:
+            tensors = {k: v.to(dev) for k, v in tensors.items()}
             inf = self.module.inference(**self.module._get_inference_input(tensors))
             mu = inf["qz"].loc
             out["latent"].append(self.module.adapt(mu).cpu())
@@ -347,8 +349,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             out["uncertainty"].append(inf["uncertainty"].cpu())
             if not decode:
                 continue
-            lib = {k: v.to(mu.device) for k, v in self.module._library(tensors).items()}
-            gen = self.module.generative(mu, lib)
+            gen = self.module.generative(mu, self.module._library(tensors))
             for m in self.modalities:
                 out["mean"][m].append(gen["mean"][m].cpu())
         res = {k: torch.cat(v).numpy() for k, v in out.items() if k != "mean"}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import torch
-from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
-from scvi.nn import FCLayers
+from scvi.module.base import BaseModuleClass, LossOutput
 from torch import nn
 from torch.distributions import Normal
 
@@ -13,6 +12,7 @@ from remadom.nn import (
     Adapter,
     AttentionPool,
     ChannelGate,
+    GroupedFCLayers,
     euro_coefficients,
     kl_standard_normal,
     scale_grad,
@@ -27,7 +27,8 @@ class URMFModule(BaseModuleClass):
 
     For each modality ``m`` and each graph ``g`` (spatial graph, and the modality's feature kNN
     graph) the input is the precomputed propagation ``[Â_g^k X_m]_k`` (linear GCN layers, see
-    :func:`remadom.data.propagate`); an MLP encodes each, additive attention pools the graphs
+    :func:`remadom.data.propagate`); an MLP encodes each (one batched
+    :class:`~remadom.nn.GroupedFCLayers` per modality), additive attention pools the graphs
     (as in SpatialGlue, Long et al. 2024), and linear heads give the modality posterior
     ``q(z | x_m) = N(mu_m, diag(sigma_m^2))``. Its mean predicted variance
     ``u_m = mean_j sigma_mj^2`` is the modality's epistemic uncertainty per spot.
@@ -105,11 +106,10 @@ class URMFModule(BaseModuleClass):
         self.var_heads = nn.ModuleDict()
         self.decoders = nn.ModuleDict()
         for m in self.modalities:
-            self.encoders[m] = nn.ModuleList(
-                FCLayers(n_in, n_hidden, n_layers=2, n_hidden=n_hidden, dropout_rate=dropout_rate,
-                         use_batch_norm=False, use_layer_norm=True)
-                for n_in in n_inputs[m]
-            )
+            if len(set(n_inputs[m])) != 1:
+                raise ValueError(f"modality '{m}': every graph input must have the same width; got {n_inputs[m]}.")
+            self.encoders[m] = GroupedFCLayers(len(n_inputs[m]), n_inputs[m][0], n_hidden, n_layers=2,
+                                               dropout_rate=dropout_rate)
             self.graph_attention[m] = AttentionPool(n_hidden)
             self.mean_heads[m] = nn.Linear(n_hidden, n_latent)
             self.var_heads[m] = nn.Linear(n_hidden, n_latent)
@@ -132,12 +132,8 @@ class URMFModule(BaseModuleClass):
             if self.likelihoods[m] == "nb"
         }
 
-    def _split(self, m: str, x: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(x, self.n_inputs[m], dim=-1))
-
-    @auto_move_data
     def inference(self, inputs: dict[str, torch.Tensor], n_samples: int = 1):
-        """Encode every modality and fuse.
+        """Encode every modality and fuse (inputs on the module's device; ``forward`` moves them).
 
         Returns a dict with ``z`` (sample), ``qz`` (fused posterior), ``mu``/``logvar`` per modality
         ``(batch, M, n_latent)``, ``weights`` ``(batch, M)``, ``uncertainty`` ``(batch, M)`` and
@@ -145,8 +141,9 @@ class URMFModule(BaseModuleClass):
         """
         mus, logvars, graph_w = [], [], {}
         for m in self.modalities:
-            hs = [enc(x) for enc, x in zip(self.encoders[m], self._split(m, inputs[m]), strict=True)]
-            h, graph_w[m] = self.graph_attention[m](torch.stack(hs, dim=1))
+            x = inputs[m]
+            x = x.view(x.shape[0], len(self.n_inputs[m]), -1).transpose(0, 1)  # (graphs, batch, width)
+            h, graph_w[m] = self.graph_attention[m](self.encoders[m](x).transpose(0, 1))
             mus.append(self.mean_heads[m](h))
             logvars.append(torch.clamp(self.var_heads[m](h), _LOGVAR_MIN, _LOGVAR_MAX))
         mu = torch.stack(mus, dim=1)
@@ -187,7 +184,6 @@ class URMFModule(BaseModuleClass):
         """Apply the TSA adapter (identity when TSA is off)."""
         return self.adapter(z) if self.adapter is not None else z
 
-    @auto_move_data
     def generative(self, z: torch.Tensor, library: dict[str, torch.Tensor]):
         """Decode every modality from the (adapted) fused latent; returns ``{"mean": {m: ...}}``."""
         za = self.adapt(z)

@@ -1,0 +1,50 @@
+"""CheckedTrainingPlan: epoch-level logging gives the same history as scvi-tools' per-step path."""
+
+import numpy as np
+import pytest
+import scvi
+from scvi.train import TrainingPlan
+
+import remadom
+from remadom.model import URMF
+from remadom.train import CheckedTrainingPlan
+
+
+def _history(m, monkeypatch, per_step_path: bool, **train_kw):
+    if per_step_path:  # route every step through scvi-tools' own training_step (logs every step)
+        monkeypatch.setattr(CheckedTrainingPlan, "_epoch_logged_step",
+                            lambda self, b, i: TrainingPlan.training_step(self, b, i))
+    scvi.settings.seed = 0
+    remadom.data.spatial_graph(m, n_neighs=6)
+    URMF.setup_mudata(m, modalities=["rna", "prot"])
+    model = URMF(m, n_latent=5, n_hidden=16)
+    model.train(max_epochs=3, batch_size=64, enable_progress_bar=False, **train_kw)
+    monkeypatch.undo()
+    return model.history, model.get_latent_representation()
+
+
+@pytest.mark.parametrize("train_size", [1.0, 0.8])
+def test_epoch_logging_matches_scvi_history(toy_mdata, monkeypatch, train_size):
+    kw = {"train_size": train_size, **({"check_val_every_n_epoch": 1} if train_size < 1 else {})}
+    h_new, z_new = _history(toy_mdata.copy(), monkeypatch, False, **kw)
+    h_old, z_old = _history(toy_mdata.copy(), monkeypatch, True, **kw)
+    np.testing.assert_array_equal(z_new, z_old)  # same optimisation
+    keys = ["train_loss", "elbo_train", "reconstruction_loss_train", "kl_local_train", "kl_global_train"]
+    if train_size < 1:
+        keys += ["validation_loss", "elbo_validation"]
+    for k in keys:
+        assert k in h_new, (k, list(h_new))
+        assert len(h_new[k]) == 3
+        np.testing.assert_allclose(h_new[k].to_numpy(float), h_old[k].to_numpy(float), rtol=1e-5, err_msg=k)
+
+
+def test_early_stopping_on_train_elbo(toy_mdata):
+    """Lightning's EarlyStopping reads the epoch metric logged at the last step."""
+    scvi.settings.seed = 0
+    remadom.data.spatial_graph(toy_mdata, n_neighs=6)
+    URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"])
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16)
+    model.train(max_epochs=4, batch_size=64, train_size=0.8, enable_progress_bar=False, early_stopping=True,
+                early_stopping_monitor="elbo_train", early_stopping_patience=50)
+    assert len(model.history["elbo_train"]) == 4
+
