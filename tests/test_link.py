@@ -1,5 +1,7 @@
 """remadom.data.link_features: shared gene-level features and the shared ``gene`` modality."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -38,8 +40,13 @@ def test_link_features_as_modality_trains_with_mosaicvi():
     with pytest.raises(ValueError, match="already a modality"):
         remadom.data.link_features(m, rna="rna", other="adt", association=_assoc(), as_modality="gene")
     scvi.settings.seed = 0
+    MOSAICVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
+    with pytest.warns(UserWarning, match="no modality shared by all cells"):
+        MOSAICVI(m, problem="unpaired", n_latent=4)
     MOSAICVI.setup_mudata(m, modalities=["rna", "adt", "gene"], batch_key="batch")
-    model = MOSAICVI(m, problem="unpaired", n_latent=4)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*no modality shared.*")
+        model = MOSAICVI(m, problem="unpaired", n_latent=4)
     assert model.module.likelihoods["gene"] == "gaussian"
     model.train(max_epochs=2, batch_size=32, enable_progress_bar=False)
     z = model.get_latent_representation(modality=["adt", "gene"])

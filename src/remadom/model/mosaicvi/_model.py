@@ -165,6 +165,16 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             f"n_latent={n_latent}, z_tech={self.module.n_latent_tech}, "
             f"subset_prob={settings['subset_prob']}, heads={[h.name for h in built]}"
         )
+        if problem == "unpaired" and not any(mdata[m].n_obs == mdata.n_obs for m in self.modalities):
+            warnings.warn(
+                "problem='unpaired' with no modality shared by all cells: heads that match "
+                "distributions rarely find which cell of one modality matches which of the other "
+                "(MOp RNA/ATAC halves: FOSCTTM 0.46). Add a shared gene-level modality first, e.g. "
+                "remadom.data.link_features(mdata, rna='rna', other='atac', as_modality='gene'), "
+                "and register it (FOSCTTM 0.22 there).",
+                UserWarning,
+                stacklevel=2,
+            )
         self.init_params_ = self._get_init_params(locals())
 
     def _validate_heads(self, heads: list[AlignmentHead]) -> None:

@@ -123,7 +123,8 @@ class URMFModule(BaseModuleClass):
         return {"inputs": {m: tensors[f"{m}_input"] for m in self.modalities}}
 
     def _get_generative_input(self, tensors, inference_outputs):
-        return {"z": inference_outputs["z"], "library": self._library(tensors)}
+        return {"z": inference_outputs["z"], "library": self._library(tensors),
+                "z_unimodal": inference_outputs.get("z_unimodal")}
 
     def _library(self, tensors):
         return {
@@ -170,7 +171,10 @@ class URMFModule(BaseModuleClass):
         q_var = (w**2 * var_g).sum(1).clamp_min(1e-6)
         qz = Normal(q_mu, q_var.sqrt(), validate_args=False)
         z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
-        return {
+        out = {}
+        if self.use_udr and n_samples == 1:  # one sample of each modality's own posterior (UDR)
+            out["z_unimodal"] = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        return out | {
             "z": z,
             "qz": qz,
             "mu": mu,
@@ -184,10 +188,26 @@ class URMFModule(BaseModuleClass):
         """Apply the TSA adapter (identity when TSA is off)."""
         return self.adapter(z) if self.adapter is not None else z
 
-    def generative(self, z: torch.Tensor, library: dict[str, torch.Tensor]):
-        """Decode every modality from the (adapted) fused latent; returns ``{"mean": {m: ...}}``."""
-        za = self.adapt(z)
-        return {"mean": {m: self.decoders[m](za, library.get(m)) for m in self.modalities}}
+    def generative(self, z: torch.Tensor, library: dict[str, torch.Tensor],
+                   z_unimodal: torch.Tensor | None = None):
+        """Decode every modality from the (adapted) fused latent; returns ``{"mean": {m: ...}}``.
+
+        With ``z_unimodal`` ``(batch, M, n_latent)`` (UDR's sample of each modality's own
+        posterior), modality ``m`` is also decoded from ``z_unimodal[:, m]`` in the same decoder
+        call (rows stacked), returned as ``"mean_unimodal"``.
+        """
+        if z_unimodal is None:
+            za = self.adapt(z)
+            return {"mean": {m: self.decoders[m](za, library.get(m)) for m in self.modalities}}
+        n = z.shape[0]
+        za = self.adapt(torch.cat([z.unsqueeze(1), z_unimodal], dim=1))  # (batch, 1 + M, n_latent)
+        mean, mean_uni = {}, {}
+        for i, m in enumerate(self.modalities):
+            lib = library.get(m)
+            out = self.decoders[m](torch.cat([za[:, 0], za[:, 1 + i]]),
+                                   None if lib is None else torch.cat([lib, lib]))
+            mean[m], mean_uni[m] = out[:n], out[n:]
+        return {"mean": mean, "mean_unimodal": mean_uni}
 
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0):
         """Negative ELBO plus the UDR terms, averaged over the minibatch."""
@@ -203,7 +223,7 @@ class URMFModule(BaseModuleClass):
         loss = recon + self.kl_weight * kl_weight * kl
         extra = {}
         if self.use_udr:
-            udr = self._udr(tensors, inference_outputs, library)
+            udr = self._udr(tensors, inference_outputs, generative_outputs, library)
             loss = loss + self.udr_weight * udr
             extra["udr"] = udr.mean()
         return LossOutput(
@@ -213,19 +233,22 @@ class URMFModule(BaseModuleClass):
             extra_metrics=extra,
         )
 
-    def _udr(self, tensors, inference_outputs, library) -> torch.Tensor:
+    def _udr(self, tensors, inference_outputs, generative_outputs, library) -> torch.Tensor:
         mu, logvar = inference_outputs["mu"], inference_outputs["logvar"]
         u = inference_outputs["uncertainty"]
+        kl = kl_standard_normal(Normal(mu, (0.5 * logvar).exp(), validate_args=False))  # (batch, M)
+        mean_uni = generative_outputs.get("mean_unimodal")
+        if mean_uni is None:  # called without the stacked decoding (e.g. n_samples > 1)
+            z_uni = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            mean_uni = {m: self.decoders[m](self.adapt(z_uni[:, i]), library.get(m))
+                        for i, m in enumerate(self.modalities)}
         total = 0.0
         for i, m in enumerate(self.modalities):
-            q = Normal(mu[:, i], (0.5 * logvar[:, i]).exp(), validate_args=False)
-            dec = self.decoders[m]
             x = tensors[f"{m}_target"]
-            nll = dec.nll(x, dec(self.adapt(q.rsample()), library.get(m)))
-            kl = kl_standard_normal(q)
+            nll = self.decoders[m].nll(x, mean_uni[m])
             err = (nll / x.shape[-1]).detach()
             calib = err / u[:, i] + torch.log(u[:, i])
-            total = total + nll + kl + calib
+            total = total + nll + kl[:, i] + calib
         n_mod = len(self.modalities)
         if n_mod > 1:
             wbar = inference_outputs["weights"].mean(0)
