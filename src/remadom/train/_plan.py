@@ -93,8 +93,13 @@ class CheckedTrainingPlan(TrainingPlan):
                 "gradient_clip_val=1.0 to train(), or check the inputs for extreme values."
             )
 
+    def on_train_start(self):
+        super().on_train_start()
+        self._trainable = [p for p in self.module.parameters() if p.requires_grad]
+
     def on_before_optimizer_step(self, optimizer):
-        grads = [p.grad for p in self.module.parameters() if p.grad is not None]
+        params = getattr(self, "_trainable", None) or list(self.module.parameters())
+        grads = [p.grad for p in params if p.grad is not None]
         if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
             name = next(n for n, p in self.module.named_parameters()
                         if p.grad is not None and not torch.isfinite(p.grad).all())
