@@ -177,3 +177,27 @@ def test_remote_fetch_records_and_checks_sha256_without_network(tmp_path, monkey
         _remote.fetch("pancreas_st")
     with pytest.raises(ValueError, match="unknown data set"):
         _remote.fetch("nope")
+
+
+def test_pad_rows_places_rows_and_shares_sparse_arrays():
+    import scipy.sparse as sp
+
+    from remadom.data._mosaic import pad_rows
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rng.integers(1, 30))
+        k = int(rng.integers(1, n + 1))
+        rows = rng.choice(n, size=k, replace=False)  # any order
+        if trial % 3 == 0:
+            rows = np.sort(rows)
+        x = sp.random(k, 5, density=0.4, format="csr", dtype=np.float32, random_state=trial)
+        if trial % 5 == 0:
+            x = x.astype(np.float64).tocsc()
+        dense = np.zeros((n, 5), np.float32)
+        dense[rows] = x.toarray()
+        for inp in (x, x.toarray()):
+            np.testing.assert_array_equal(np.asarray(sp.csr_matrix(pad_rows(inp, rows, n)).toarray()), dense)
+    x = sp.random(10, 4, density=0.5, format="csr", dtype=np.float32, random_state=1)
+    assert np.shares_memory(pad_rows(x, np.arange(10), 10).data, x.data)  # paired: no copy
+    assert np.shares_memory(pad_rows(x, 2 * np.arange(10), 20).data, x.data)  # increasing rows

@@ -29,7 +29,8 @@ def test_epoch_logging_matches_scvi_history(toy_mdata, monkeypatch, train_size):
     h_new, z_new = _history(toy_mdata.copy(), monkeypatch, False, **kw)
     h_old, z_old = _history(toy_mdata.copy(), monkeypatch, True, **kw)
     np.testing.assert_array_equal(z_new, z_old)  # same optimisation
-    keys = ["train_loss", "elbo_train", "reconstruction_loss_train", "kl_local_train", "kl_global_train"]
+    keys = ["train_loss", "elbo_train", "reconstruction_loss_train", "kl_local_train", "kl_global_train",
+            "udr_train"]  # udr: an extra metric of URMF's LossOutput
     if train_size < 1:
         keys += ["validation_loss", "elbo_validation"]
     for k in keys:

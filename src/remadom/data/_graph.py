@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
-import squidpy as sq
 from anndata import AnnData
 from mudata import MuData
 
@@ -89,6 +88,8 @@ def _spatial_neighbors(adata, n_neighs, radius, coord_type, spatial_key, library
         kwargs.update(radius=radius, coord_type=coord_type or "generic")
     else:
         kwargs.update(n_neighs=n_neighs, coord_type=coord_type)
+    import squidpy as sq  # imported on use: ~60 MB that non-spatial models do not need
+
     sq.gr.spatial_neighbors(adata, **kwargs)
     for k in ("connectivities", "distances"):
         adata.obsp[f"{key_added}_{k}"] = sp.csr_matrix(adata.obsp[f"{key_added}_{k}"])

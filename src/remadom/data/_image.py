@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import squidpy as sq
 from anndata import AnnData
 
 
@@ -114,6 +113,8 @@ def image_features(
         "images": {img_key: img},
         "scalefactors": {**lib.get("scalefactors", {}), "spot_diameter_fullres": tile},
     }}
+    import squidpy as sq
+
     container = sq.im.ImageContainer.from_adata(tmp, library_id=library_id, img_key=img_key,
                                                 spatial_key=spatial_key)
     df = sq.im.calculate_image_features(

@@ -53,6 +53,9 @@ def pad_rows(x, rows: np.ndarray, n_obs: int):
     """Place a modality's rows at MuData positions ``rows`` of an ``(n_obs, n_vars)`` matrix.
 
     Rows of cells that lack the modality stay empty (zeros; sparse input stays sparse CSR).
+    Sparse input is not copied when it already is float32 CSR: with ``rows`` increasing the
+    result shares ``x``'s data and column indices (only the row pointer is new; with
+    ``rows == arange(n_obs)`` it shares all three arrays). Rows must be distinct.
 
     Parameters
     ----------
@@ -68,9 +71,18 @@ def pad_rows(x, rows: np.ndarray, n_obs: int):
     float32 CSR matrix (sparse input) or ndarray ``(n_obs, n_vars)``.
     """
     if sp.issparse(x):
-        x = sp.csr_matrix(x, dtype=np.float32)
-        coo = x.tocoo()
-        return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(n_obs, x.shape[1]))
+        x = sp.csr_matrix(x, dtype=np.float32)  # no copy for float32 CSR input
+        rows = np.asarray(rows)
+        if len(rows) == n_obs and (rows == np.arange(n_obs)).all():
+            return x  # the modality covers every row in order (paired data): arrays shared
+        if len(rows) > 1 and (np.diff(rows) < 0).any():
+            order = np.argsort(rows, kind="stable")
+            x, rows = x[order], rows[order]
+        # rows increasing: the nonzeros keep their order, only the row pointer changes
+        counts = np.zeros(n_obs, dtype=np.int64)
+        counts[rows] = np.diff(x.indptr)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(x.indptr.dtype, copy=False)
+        return sp.csr_matrix((x.data, x.indices, indptr), shape=(n_obs, x.shape[1]))
     out = np.zeros((n_obs, x.shape[1]), dtype=np.float32)
     out[rows] = np.asarray(x, dtype=np.float32)
     return out

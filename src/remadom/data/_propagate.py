@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import from_scipy_sparse_matrix
 
 
 def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
@@ -33,6 +31,9 @@ def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
     g = g.maximum(g.T).tocoo()
     g.setdiag(0)
     g.eliminate_zeros()
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.utils import from_scipy_sparse_matrix
+
     edge_index, edge_weight = from_scipy_sparse_matrix(g)
     edge_index, edge_weight = gcn_norm(
         edge_index, edge_weight.float(), num_nodes=g.shape[0], add_self_loops=True

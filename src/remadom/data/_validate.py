@@ -12,6 +12,11 @@ def _values(x) -> np.ndarray:
     return x.data if sp.issparse(x) else np.asarray(x).ravel()
 
 
+def _chunks(v: np.ndarray, size: int = 1 << 22):
+    """Consecutive slices of ``v`` (views), so element-wise checks keep temporaries small."""
+    return (v[i:i + size] for i in range(0, v.size, size))
+
+
 def check_modalities(mdata: MuData, modalities: list[str] | tuple[str, ...] | None) -> list[str]:
     """Check that ``modalities`` is a non-empty list of existing, non-empty MuData modalities.
 
@@ -103,7 +108,7 @@ def check_counts(x, modality: str, field: str) -> None:
             "counts (e.g. `layers={'" + modality + "': 'counts'}`) or use likelihood='gaussian' on a "
             "normalised representation."
         )
-    if v.size and not np.allclose(v, np.round(v)):
+    if v.size and not all(np.allclose(c, np.round(c)) for c in _chunks(v)):
         raise ValueError(
             f"modality '{modality}', {field}: non-integer values under a count likelihood. Pass raw "
             "counts, or use likelihood='gaussian' on a normalised representation."

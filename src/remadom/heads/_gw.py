@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ot
 import torch
 
 from ._base import AlignmentHead, group_pairs, median_sq_dist
@@ -54,6 +53,8 @@ class GWHead(AlignmentHead):
             else:
                 p = torch.full((len(a),), 1.0 / len(a), dtype=a.dtype, device=a.device)
                 q = torch.full((len(b),), 1.0 / len(b), dtype=b.dtype, device=b.device)
+            import ot
+
             t = ot.gromov.entropic_gromov_wasserstein(ca, cb, p, q, "square_loss", epsilon=self.epsilon,
                                                       max_iter=self.max_iter, numItermax=100)
             return torch.as_tensor(t, dtype=a.dtype, device=a.device)

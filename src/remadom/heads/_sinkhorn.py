@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ot
 import torch
 
 from ._base import AlignmentHead, group_pairs, median_sq_dist
@@ -48,5 +47,7 @@ class SinkhornHead(AlignmentHead):
         """Entropic OT cost between uniform point clouds (POT, log-domain Sinkhorn)."""
         wa = torch.full((len(a),), 1.0 / len(a), dtype=a.dtype, device=a.device)
         wb = torch.full((len(b),), 1.0 / len(b), dtype=b.dtype, device=b.device)
+        import ot
+
         return ot.sinkhorn2(wa, wb, torch.cdist(a, b).pow(2), self.blur, method="sinkhorn_log",
                             numItermax=self.n_iter, stopThr=1e-4)

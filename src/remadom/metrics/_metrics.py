@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import squidpy as sq
 from anndata import AnnData
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -48,5 +47,7 @@ def morans_i_labels(labels, graph: sp.spmatrix) -> float:
     tmp = AnnData(sp.csr_matrix(onehot))
     tmp.var_names = [f"c{i}" for i in range(len(cats))]
     tmp.obsp["spatial_connectivities"] = sp.csr_matrix(graph)
+    import squidpy as sq
+
     sq.gr.spatial_autocorr(tmp, mode="moran", n_perms=None, n_jobs=1, genes=list(tmp.var_names))
     return float(np.nanmean(tmp.uns["moranI"]["I"].to_numpy()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import GATConv, GCNConv
 
 GNN_TYPES = ("GCN", "GAT")
 
@@ -18,6 +17,8 @@ def gnn_layer(kind: str, n_in: int, n_out: int, gat_heads: int = 1) -> nn.Module
     ValueError
         If ``kind`` is not ``"GCN"`` or ``"GAT"``.
     """
+    from torch_geometric.nn import GATConv, GCNConv
+
     kind = kind.upper()
     if kind == "GCN":
         return GCNConv(n_in, n_out)

@@ -18,7 +18,6 @@ import scipy.sparse as sp
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
-from torch_geometric.utils import k_hop_subgraph
 
 
 def spatial_tiles(coords: np.ndarray | None, n_obs: int, batch_size: int | None,
@@ -105,6 +104,8 @@ class SubgraphDataSplitter(LightningDataModule):
         self.shuffle = shuffle
         edge_index = edge_index_from_graph(graph)
         data = {k: torch.as_tensor(np.asarray(v)) for k, v in tensors.items()}
+        from torch_geometric.utils import k_hop_subgraph
+
         self.batches = []
         for tile in spatial_tiles(coords, self.n_obs, batch_size, seed):
             if len(tile) == self.n_obs:

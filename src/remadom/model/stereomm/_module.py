@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
-from torch_geometric.nn import VGAE, InnerProductDecoder
 
 from remadom.nn import CrossModalAttention, GNNStack, gnn_layer
 
@@ -104,6 +103,8 @@ class STEREOMMModule(BaseModuleClass):
         self.attention = (CrossModalAttention(width, num_heads, brief=brief_att)
                           if len(self.modalities) > 1 else None)
         hidden = [int(h) for h in hidden_dims]
+        from torch_geometric.nn import VGAE, InnerProductDecoder
+
         self.vgae = VGAE(
             _VariationalGraphEncoder(gnn_type, width * len(self.modalities), hidden, n_latent, dropout),
             InnerProductDecoder(),
