@@ -25,10 +25,10 @@ class CheckedTrainingPlan(TrainingPlan):
     Training metrics are logged once per epoch. With the default ``on_step=False`` the plan
     updates scvi-tools' ELBO metrics every step but hands them (and ``train_loss`` and the
     module's scalar ``extra_metrics``, minibatch-size-weighted means of the step values, as
-    scvi-tools logs them) to Lightning only at
-    the last step of the epoch: the epoch values in ``model.history`` are the same, while
-    Lightning's per-call logging cost (about 5 ms per step on CPU, a quarter of a small
-    model's step) is paid once per epoch. ``kl_weight`` is logged at that step too.
+    scvi-tools logs them) to Lightning only at the last step of the epoch: the epoch values in
+    ``model.history`` are the same, while Lightning's per-call logging cost (about 5 ms per step
+    on CPU, a quarter of a small model's step) is paid once per epoch. ``kl_weight`` is logged
+    at that step too (once per epoch instead of every step).
     ``plan_kwargs={"on_step": True}`` restores scvi-tools' per-step logging.
 
     ``optimizer="Adam"``/``"AdamW"`` use PyTorch's fused implementation (``fused=True``) when
