@@ -48,6 +48,9 @@ def test_link_features_as_modality_trains_with_mosaicvi():
         warnings.filterwarnings("error", message=".*no modality shared.*")
         model = MOSAICVI(m, problem="unpaired", n_latent=4)
     assert model.module.likelihoods["gene"] == "gaussian"
+    assert model.settings["heads"] == []  # the shared modality replaces the preset's MMD head
+    kept = MOSAICVI(m, problem="unpaired", n_latent=4, heads=[{"name": "mmd", "group_by": "modality_set"}])
+    assert len(kept.settings["heads"]) == 1  # an explicit choice is kept
     model.train(max_epochs=2, batch_size=32, enable_progress_bar=False)
     z = model.get_latent_representation(modality=["adt", "gene"])
     assert z.shape == (m.n_obs, 4) and np.isfinite(z).all()

@@ -59,7 +59,7 @@ def link_features(
         this name covering every cell (``n_obs x n_comps``, var names ``{key_added}_0, ...``).
         Registered with :class:`~remadom.model.MOSAICVI` (Gaussian likelihood), its expert is
         shared by RNA-only and ATAC-only cells, which ties unpaired halves together through the
-        association (on MOp SNARE-seq halves: FOSCTTM 0.22 against 0.46 with the MMD head alone;
+        association (on MOp SNARE-seq halves: FOSCTTM 0.20 against 0.46 with the MMD head alone;
         ``benchmarks/mosaicvi_unpaired_gene_level.py``).
 
     Raises
