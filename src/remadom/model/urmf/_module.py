@@ -172,7 +172,7 @@ class URMFModule(BaseModuleClass):
         qz = Normal(q_mu, q_var.sqrt(), validate_args=False)
         z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
         out = {}
-        if self.use_udr and n_samples == 1:  # one sample of each modality's own posterior (UDR)
+        if self.use_udr and self.training and n_samples == 1:  # UDR: one sample of each modality's own posterior
             out["z_unimodal"] = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         return out | {
             "z": z,
@@ -238,7 +238,7 @@ class URMFModule(BaseModuleClass):
         u = inference_outputs["uncertainty"]
         kl = kl_standard_normal(Normal(mu, (0.5 * logvar).exp(), validate_args=False))  # (batch, M)
         mean_uni = generative_outputs.get("mean_unimodal")
-        if mean_uni is None:  # called without the stacked decoding (e.g. n_samples > 1)
+        if mean_uni is None:  # no stacked decoding (eval mode, e.g. a validation loss)
             z_uni = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
             mean_uni = {m: self.decoders[m](self.adapt(z_uni[:, i]), library.get(m))
                         for i, m in enumerate(self.modalities)}
