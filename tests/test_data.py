@@ -22,8 +22,25 @@ def test_spatial_graph_on_bundled_lymph_node():
 def test_spatial_graph_missing_coords_raises():
     m = remadom.datasets.lymph_node_s1()
     del m.obsm["spatial"]
+    del m["prot"].obsm["spatial"]
     with pytest.raises(ValueError, match=r"obsm\['spatial'\]"):
         remadom.data.spatial_graph(m)
+    assert "spatial_connectivities" not in m.obsp
+
+
+def test_spatial_graph_takes_coords_from_modalities():
+    m = remadom.datasets.lymph_node_s1()
+    xy = np.asarray(m["prot"].obsm["spatial"], dtype=np.float64).copy()
+    del m.obsm["spatial"]  # coordinates only in the modality, as muon users often hold them
+    remadom.data.spatial_graph(m, n_neighs=6)
+    np.testing.assert_array_equal(m.obsm["spatial"], xy)
+    assert m.obsp["spatial_connectivities"].shape == (m.n_obs, m.n_obs)
+
+    two = md.MuData({"a": m["prot"].copy(), "b": m["prot"].copy()})
+    two["b"].obsm["spatial"] = two["b"].obsm["spatial"] + 1.0
+    with pytest.raises(ValueError, match=r"modality 'b'.*differ"):
+        remadom.data.spatial_graph(two)
+    assert "spatial" not in two.obsm and "spatial_connectivities" not in two.obsp
 
 
 def test_spatial_graph_library_key_separates_sections(toy_mdata):

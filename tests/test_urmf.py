@@ -195,3 +195,13 @@ def test_unknown_likelihood_and_anndata(toy_mdata):
     _expect_error(toy_mdata, "unknown likelihood", modalities=["rna"], likelihoods={"rna": "zip"})
     with pytest.raises(ValueError, match="MuData"):
         URMF.setup_anndata(copy.copy(toy_mdata["rna"]))
+
+
+def test_wide_count_modality_warns_with_the_fix(toy_mdata, monkeypatch):
+    from remadom.model.urmf import _model
+
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    monkeypatch.setattr(_model, "_WARN_INPUT_GB", 1e-6)  # the toy data is tiny; lower the bar
+    with pytest.warns(UserWarning, match=r"modality 'prot'.*pca_rna") as rec:
+        URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"], layers={"rna": "X_pca"})
+    assert not any("modality 'rna'" in str(w.message) for w in rec)  # a representation: no warning

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from anndata import AnnData
 from mudata import MuData
+
+logger = logging.getLogger(__name__)
 
 
 def _check_spatial(adata: AnnData | MuData, spatial_key: str, what: str = "data") -> np.ndarray:
@@ -24,6 +29,35 @@ def _check_spatial(adata: AnnData | MuData, spatial_key: str, what: str = "data"
     return coords
 
 
+def _coords_from_modalities(mdata: MuData, spatial_key: str) -> np.ndarray | None:
+    """``(n_obs, 2)`` MuData-level coordinates assembled from the modalities' ``obsm[spatial_key]``.
+
+    ``None`` when some observation is in no modality that has coordinates; a ``ValueError`` when
+    two modalities place the same observation at different coordinates.
+    """
+    coords = np.full((mdata.n_obs, 2), np.nan)
+    seen = np.zeros(mdata.n_obs, dtype=bool)
+    pos = pd.Index(mdata.obs_names)
+    for name, mod in mdata.mod.items():
+        if spatial_key not in mod.obsm:
+            continue
+        c = np.asarray(mod.obsm[spatial_key], dtype=np.float64)
+        if c.ndim != 2 or c.shape[1] < 2:
+            continue
+        idx = pos.get_indexer(mod.obs_names)
+        keep = idx >= 0
+        idx, c = idx[keep], c[keep, :2]
+        clash = seen[idx] & ~np.isclose(coords[idx], c).all(1)
+        if clash.any():
+            raise ValueError(
+                f"modality '{name}' has obsm['{spatial_key}'] coordinates that differ from another "
+                f"modality's for {int(clash.sum())} shared obs; set the MuData-level coordinates "
+                f"yourself (mdata.obsm['{spatial_key}'] = ...)."
+            )
+        coords[idx], seen[idx] = c, True
+    return coords if seen.all() else None
+
+
 def spatial_graph(
     data: AnnData | MuData,
     n_neighs: int = 6,
@@ -38,7 +72,9 @@ def spatial_graph(
     Parameters
     ----------
     data
-        AnnData, or MuData with ``obsm[spatial_key]`` at the MuData level.
+        AnnData, or MuData with ``obsm[spatial_key]`` at the MuData level. If a MuData lacks it
+        there but its modalities hold ``obsm[spatial_key]`` for every observation (and agree on
+        shared ones), the coordinates are copied to the MuData's ``obsm[spatial_key]`` first.
     n_neighs
         Number of nearest neighbours (generic coordinates) or grid neighbours (Visium: 6).
     radius
@@ -62,8 +98,14 @@ def spatial_graph(
     Raises
     ------
     ValueError
-        If ``obsm[spatial_key]`` is missing, of the wrong shape or not finite.
+        If ``obsm[spatial_key]`` is missing, of the wrong shape or not finite, or if two
+        modalities give the same observation different coordinates.
     """
+    if isinstance(data, MuData) and spatial_key not in data.obsm:
+        coords = _coords_from_modalities(data, spatial_key)
+        if coords is not None:  # as muon users often hold them: per modality, not on the MuData
+            logger.info(f"copying the modalities' obsm['{spatial_key}'] to the MuData's obsm['{spatial_key}']")
+            data.obsm[spatial_key] = coords
     _check_spatial(data, spatial_key)
     tmp = AnnData(obs=data.obs[[]].copy())
     if library_key is not None:

@@ -187,7 +187,8 @@ class PRIORVI(MOSAICVI):
                 raise ValueError(
                     f"spatial_key='{spatial_key}' but mdata.obsm has no '{spatial_key}': the spatial "
                     "modality needs the (n_obs, 2) coordinates at the MuData level "
-                    f"(mdata.obsm['{spatial_key}'] = coords), or pass spatial_key=None."
+                    f"(mdata.obsm['{spatial_key}'] = coords; remadom.data.spatial_graph(mdata) copies "
+                    "them up from the modalities' obsm), or pass spatial_key=None."
                 )
             xy = np.asarray(mdata.obsm[spatial_key], dtype=np.float64)
             if xy.ndim != 2 or xy.shape[0] != mdata.n_obs or not np.isfinite(xy).all():

@@ -270,7 +270,9 @@ class STEREOMM(BaseModelClass):
         if spatial_key not in data.obsm:
             raise ValueError(
                 f"obsm['{spatial_key}'] not found: STEREOMM needs the (n_obs, 2) spot coordinates "
-                f"there (data.obsm['{spatial_key}'] = coords) or spatial_key= naming them."
+                f"there (data.obsm['{spatial_key}'] = coords; for a MuData, "
+                "remadom.data.spatial_graph(mdata) copies them up from the modalities' obsm) or "
+                "spatial_key= naming them."
             )
         coords = np.asarray(data.obsm[spatial_key], dtype=np.float64)
         if coords.ndim != 2 or coords.shape[0] != data.n_obs or not np.isfinite(coords).all():

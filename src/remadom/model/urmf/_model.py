@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ from remadom.data import (
 from remadom.train import CheckedTrainingPlan
 
 from ._module import URMFModule
+
+_WARN_INPUT_GB = 2.0  # warn when a modality's dense encoder inputs would exceed this
 
 logger = logging.getLogger(__name__)
 
@@ -202,9 +205,10 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                 raise ValueError("Give `spatial_graph_key` when `spatial_key` is None.")
             if spatial_key not in mdata.obsm:
                 raise ValueError(
-                    f"MuData has no obsm['{spatial_key}']: put the (n_obs, 2) spot coordinates "
-                    f"there (mdata.obsm['{spatial_key}'] = coords), then call "
-                    "remadom.data.spatial_graph(mdata)."
+                    f"MuData has no obsm['{spatial_key}']: call remadom.data.spatial_graph(mdata) "
+                    f"first (it copies the modalities' obsm['{spatial_key}'] up when they hold the "
+                    f"coordinates), or put the (n_obs, 2) spot coordinates in "
+                    f"mdata.obsm['{spatial_key}'] and then call it."
                 )
             spatial_graph_key = f"{spatial_key}_connectivities"
         graph_field = ObspField("spatial_graph", spatial_graph_key)
@@ -242,6 +246,15 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                                 mod_key=m).validate_field(mdata)
         setup_method_args["setup_args"]["_resolved_likelihoods"] = resolved
         setup_method_args["setup_args"]["spatial_graph_key"] = spatial_graph_key
+        n_views = (2 if use_feature_graph else 1) * len(hops)
+        for m, (x, kind) in mats.items():
+            gb = 4 * mdata.n_obs * x.shape[1] * n_views / 1024**3
+            if kind != "obsm" and gb > _WARN_INPUT_GB:
+                warnings.warn(
+                    f"modality '{m}': {x.shape[1]} features become dense encoder inputs of "
+                    f"~{gb:.1f} GB ({n_views} graph views); URMF is built for reduced inputs. For "
+                    f"RNA run remadom.data.pca_rna(mdata['{m}']) and pass layers={{'{m}': 'X_pca'}}.",
+                    UserWarning, stacklevel=2)
 
         # --- compute and write
         spatial = graph_field.get_graph(mdata)
