@@ -41,6 +41,11 @@ def test_spatial_graph_takes_coords_from_modalities():
     with pytest.raises(ValueError, match=r"modality 'b'.*differ"):
         remadom.data.spatial_graph(two)
     assert "spatial" not in two.obsm and "spatial_connectivities" not in two.obsp
+    two["b"].obsm["spatial"] = two["a"].obsm["spatial"].copy()
+    two["a"].obsm["spatial"][0] = two["b"].obsm["spatial"][0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        remadom.data.spatial_graph(two)
+    assert "spatial" not in two.obsm
 
 
 def test_spatial_graph_library_key_separates_sections(toy_mdata):

@@ -47,7 +47,7 @@ def _coords_from_modalities(mdata: MuData, spatial_key: str) -> np.ndarray | Non
         idx = pos.get_indexer(mod.obs_names)
         keep = idx >= 0
         idx, c = idx[keep], c[keep, :2]
-        clash = seen[idx] & ~np.isclose(coords[idx], c).all(1)
+        clash = seen[idx] & ~np.isclose(coords[idx], c, equal_nan=True).all(1)
         if clash.any():
             raise ValueError(
                 f"modality '{name}' has obsm['{spatial_key}'] coordinates that differ from another "
@@ -104,6 +104,11 @@ def spatial_graph(
     if isinstance(data, MuData) and spatial_key not in data.obsm:
         coords = _coords_from_modalities(data, spatial_key)
         if coords is not None:  # as muon users often hold them: per modality, not on the MuData
+            if not np.isfinite(coords).all():
+                raise ValueError(
+                    f"the modalities' obsm['{spatial_key}'] contain NaN or inf coordinates; drop "
+                    "those spots first."
+                )
             logger.info(f"copying the modalities' obsm['{spatial_key}'] to the MuData's obsm['{spatial_key}']")
             data.obsm[spatial_key] = coords
     _check_spatial(data, spatial_key)
