@@ -197,3 +197,22 @@ def test_resume_equals_uninterrupted(tmp_path):
     resumed = make()
     resumed.train(**kw, ckpt_path=str(tmp_path / "last.ckpt"))
     np.testing.assert_array_equal(resumed.get_latent_representation(), full.get_latent_representation())
+
+
+def test_second_train_call_runs_in_train_mode():
+    from lightning.pytorch.callbacks import Callback
+
+    class Modes(Callback):
+        def __init__(self):
+            self.modes = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.modes.append(pl_module.module.training)
+
+    m = _mdata()
+    MORPHOVI.setup_mudata(m, modality_a="morph", modality_b="rna", nan_policy="mask")
+    model = MORPHOVI(m, n_latent=4, n_hidden=16)
+    for _ in range(2):  # scvi-tools leaves the module in eval mode after each run
+        rec = Modes()
+        model.train(max_iter=4, batch_size=32, enable_progress_bar=False, callbacks=[rec])
+        assert rec.modes and all(rec.modes)

@@ -49,3 +49,31 @@ def test_early_stopping_on_train_elbo(toy_mdata):
                 early_stopping_monitor="elbo_train", early_stopping_patience=50)
     assert len(model.history["elbo_train"]) == 4
 
+
+
+def test_second_train_call_and_training_after_load_run_in_train_mode(toy_mdata, tmp_path):
+    # scvi-tools puts the module in eval mode after training and on load; Lightning 2 keeps the
+    # mode it finds, so without CheckedTrainingPlan.on_fit_start a second `train()` (or training a
+    # loaded model) would run with dropout off and URMF's training-only terms skipped.
+    from lightning.pytorch.callbacks import Callback
+
+    class Modes(Callback):
+        def __init__(self):
+            self.modes = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.modes.append(pl_module.module.training)
+
+    remadom.data.spatial_graph(toy_mdata, n_neighs=6)
+    URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"])
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16)
+    for _ in range(2):
+        rec = Modes()
+        model.train(max_epochs=1, batch_size=64, enable_progress_bar=False, callbacks=[rec])
+        assert rec.modes and all(rec.modes)
+        assert not model.module.training  # scvi-tools' eval mode after training is kept
+    model.save(tmp_path / "m", overwrite=True)
+    loaded = URMF.load(tmp_path / "m", adata=toy_mdata)
+    rec = Modes()
+    loaded.train(max_epochs=1, batch_size=64, enable_progress_bar=False, callbacks=[rec])
+    assert rec.modes and all(rec.modes)

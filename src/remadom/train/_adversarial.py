@@ -84,6 +84,12 @@ class AdversarialTrainingPlan(LightningModule):
         self.lr_policy, self.step_size, self.gamma = lr_policy, step_size, gamma
         self.iteration = 0
 
+    def on_fit_start(self):
+        # the module may be in eval mode (after an earlier `train()` or `load`); Lightning 2 keeps
+        # the mode it finds, so set training mode explicitly
+        super().on_fit_start()
+        self.module.train()
+
     def configure_optimizers(self):
         def adam(params):
             return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)

@@ -106,6 +106,13 @@ class CheckedTrainingPlan(TrainingPlan):
                 "gradient_clip_val=1.0 to train(), or check the inputs for extreme values."
             )
 
+    def on_fit_start(self):
+        # scvi-tools leaves the module in eval mode after training and after `load`, and
+        # Lightning 2 keeps the mode it finds: without this a second `train()` call, or training
+        # a loaded model, would run with dropout off and training-only terms skipped.
+        super().on_fit_start()
+        self.module.train()
+
     def on_train_start(self):
         super().on_train_start()
         self._trainable = [p for p in self.module.parameters() if p.requires_grad]
