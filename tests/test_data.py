@@ -223,3 +223,21 @@ def test_pad_rows_places_rows_and_shares_sparse_arrays():
     x = sp.random(10, 4, density=0.5, format="csr", dtype=np.float32, random_state=1)
     assert np.shares_memory(pad_rows(x, np.arange(10), 10).data, x.data)  # paired: no copy
     assert np.shares_memory(pad_rows(x, 2 * np.arange(10), 20).data, x.data)  # increasing rows
+
+
+def test_spatial_graph_kinds_without_squidpy_deprecation():
+    import warnings
+
+    m = remadom.datasets.lymph_node_s1()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*spatial_neighbors.*deprecated", category=FutureWarning)
+        remadom.data.spatial_graph(m, coord_type="grid", n_neighs=6)
+        grid = sp.csr_matrix(m.obsp["spatial_connectivities"])
+        remadom.data.spatial_graph(m, radius=3.0, key_added="r")
+        rad = sp.csr_matrix(m.obsp["r_connectivities"])
+    deg = np.diff(grid.indptr)
+    assert 1 <= deg.min() and deg.max() <= 6 and abs(grid - grid.T).max() == 0  # one ring, symmetric
+    assert abs(rad - rad.T).max() == 0 and rad.nnz > grid.nnz  # a radius graph is symmetric
+    with pytest.raises(ValueError, match="coord_type"):
+        remadom.data.spatial_graph(m, coord_type="hex", key_added="bad")
+    assert "bad_connectivities" not in m.obsp

@@ -67,7 +67,8 @@ def spatial_graph(
     library_key: str | None = None,
     key_added: str = "spatial",
 ) -> None:
-    """Build the spatial neighbour graph with :func:`squidpy.gr.spatial_neighbors`.
+    """Build the spatial neighbour graph with squidpy (:func:`squidpy.gr.spatial_neighbors_knn`,
+    ``_radius`` or ``_grid``; :func:`squidpy.gr.spatial_neighbors` on older squidpy).
 
     Parameters
     ----------
@@ -81,7 +82,9 @@ def spatial_graph(
         If set, connect every pair of spots within this distance (same units as the coordinates),
         as in StereoMM's radius graph.
     coord_type
-        ``"grid"`` or ``"generic"``; ``None`` lets squidpy decide.
+        ``"grid"`` (array layouts such as Visium: ``n_neighs`` grid neighbours; ``radius`` is
+        ignored) or ``"generic"`` (kNN, or the radius graph when ``radius`` is set); ``None``
+        means ``"generic"``.
     spatial_key
         Key of the ``(n_obs, 2)`` coordinates in ``obsm``.
     library_key
@@ -98,9 +101,12 @@ def spatial_graph(
     Raises
     ------
     ValueError
-        If ``obsm[spatial_key]`` is missing, of the wrong shape or not finite, or if two
-        modalities give the same observation different coordinates.
+        If ``obsm[spatial_key]`` is missing, of the wrong shape or not finite, if two
+        modalities give the same observation different coordinates, or if ``coord_type`` is
+        unknown.
     """
+    if coord_type not in (None, "grid", "generic"):
+        raise ValueError(f"coord_type must be 'grid', 'generic' or None; got {coord_type!r}.")
     if isinstance(data, MuData) and spatial_key not in data.obsm:
         coords = _coords_from_modalities(data, spatial_key)
         if coords is not None:  # as muon users often hold them: per modality, not on the MuData
@@ -130,14 +136,24 @@ def spatial_graph(
 
 
 def _spatial_neighbors(adata, n_neighs, radius, coord_type, spatial_key, library_key, key_added):
-    kwargs = dict(spatial_key=spatial_key, key_added=key_added, library_key=library_key)
-    if radius is not None:
-        kwargs.update(radius=radius, coord_type=coord_type or "generic")
-    else:
-        kwargs.update(n_neighs=n_neighs, coord_type=coord_type)
     import squidpy as sq  # imported on use: ~60 MB that non-spatial models do not need
 
-    sq.gr.spatial_neighbors(adata, **kwargs)
+    kwargs = dict(spatial_key=spatial_key, key_added=key_added, library_key=library_key)
+    if hasattr(sq.gr, "spatial_neighbors_knn"):
+        # squidpy >= 1.8 has one function per graph kind; its `spatial_neighbors` is deprecated
+        # (removal announced for 1.9). The graphs are the same (checked on the lymph node grid).
+        # coord_type None means "generic" here: squidpy only guesses "grid" from a Visium
+        # `uns["spatial"]`, which the temporary AnnData never has.
+        if coord_type == "grid":
+            sq.gr.spatial_neighbors_grid(adata, n_neighs=n_neighs, **kwargs)
+        elif radius is not None:
+            sq.gr.spatial_neighbors_radius(adata, radius=radius, **kwargs)
+        else:
+            sq.gr.spatial_neighbors_knn(adata, n_neighs=n_neighs, **kwargs)
+    elif radius is not None:
+        sq.gr.spatial_neighbors(adata, radius=radius, coord_type=coord_type or "generic", **kwargs)
+    else:
+        sq.gr.spatial_neighbors(adata, n_neighs=n_neighs, coord_type=coord_type, **kwargs)
     for k in ("connectivities", "distances"):
         adata.obsp[f"{key_added}_{k}"] = sp.csr_matrix(adata.obsp[f"{key_added}_{k}"])
 
