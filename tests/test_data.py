@@ -8,7 +8,12 @@ from remadom.data import ObspField
 
 
 def test_spatial_graph_on_bundled_lymph_node():
-    m = remadom.datasets.lymph_node_s1()
+    import warnings
+
+    with warnings.catch_warnings():  # mudata's announcement of its new update() default is muted
+        warnings.filterwarnings("error", message=r"From 0\.4 \.update", category=FutureWarning)
+        m = remadom.datasets.lymph_node_s1()
+    assert m.obs["final_annot"].nunique() == 10  # labels live in the MuData's own obs
     remadom.data.spatial_graph(m, n_neighs=6)
     g = m.obsp["spatial_connectivities"]
     assert sp.isspmatrix_csr(g) or isinstance(g, sp.csr_array)

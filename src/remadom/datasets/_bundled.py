@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib.resources import files
 
 import anndata as ad
@@ -24,7 +25,11 @@ def lymph_node_s1() -> md.MuData:
     -------
     MuData ``3484 x 31`` with modality ``"prot"``.
     """
-    mdata = md.read_h5mu(str(_FILES / "lymph_node_s1.h5mu"))
+    with warnings.catch_warnings():
+        # mudata 0.3 announces a change of its `update()` default on every read; the labels are
+        # stored in the MuData's own obs (`final_annot`, ...), so they do not depend on it
+        warnings.filterwarnings("ignore", message=r"From 0\.4 \.update\(\)", category=FutureWarning)
+        mdata = md.read_h5mu(str(_FILES / "lymph_node_s1.h5mu"))
     return mdata
 
 
