@@ -68,7 +68,7 @@ def spatial_graph(
     key_added: str = "spatial",
 ) -> None:
     """Build the spatial neighbour graph with squidpy (:func:`squidpy.gr.spatial_neighbors_knn`,
-    ``_radius`` or ``_grid``; :func:`squidpy.gr.spatial_neighbors` on older squidpy).
+    ``_radius`` or ``_grid``).
 
     Parameters
     ----------
@@ -138,22 +138,16 @@ def spatial_graph(
 def _spatial_neighbors(adata, n_neighs, radius, coord_type, spatial_key, library_key, key_added):
     import squidpy as sq  # imported on use: ~60 MB that non-spatial models do not need
 
+    # squidpy >= 1.8.2: one function per graph kind (its `spatial_neighbors` is deprecated, removal
+    # announced for 1.9; same graphs, checked on the lymph node). coord_type None means
+    # "generic": squidpy only guessed "grid" from a Visium `uns["spatial"]`, which `adata` lacks.
     kwargs = dict(spatial_key=spatial_key, key_added=key_added, library_key=library_key)
-    if hasattr(sq.gr, "spatial_neighbors_knn"):
-        # squidpy >= 1.8 has one function per graph kind; its `spatial_neighbors` is deprecated
-        # (removal announced for 1.9). The graphs are the same (checked on the lymph node grid).
-        # coord_type None means "generic" here: squidpy only guesses "grid" from a Visium
-        # `uns["spatial"]`, which the temporary AnnData never has.
-        if coord_type == "grid":
-            sq.gr.spatial_neighbors_grid(adata, n_neighs=n_neighs, **kwargs)
-        elif radius is not None:
-            sq.gr.spatial_neighbors_radius(adata, radius=radius, **kwargs)
-        else:
-            sq.gr.spatial_neighbors_knn(adata, n_neighs=n_neighs, **kwargs)
+    if coord_type == "grid":
+        sq.gr.spatial_neighbors_grid(adata, n_neighs=n_neighs, **kwargs)
     elif radius is not None:
-        sq.gr.spatial_neighbors(adata, radius=radius, coord_type=coord_type or "generic", **kwargs)
+        sq.gr.spatial_neighbors_radius(adata, radius=radius, **kwargs)
     else:
-        sq.gr.spatial_neighbors(adata, n_neighs=n_neighs, coord_type=coord_type, **kwargs)
+        sq.gr.spatial_neighbors_knn(adata, n_neighs=n_neighs, **kwargs)
     for k in ("connectivities", "distances"):
         adata.obsp[f"{key_added}_{k}"] = sp.csr_matrix(adata.obsp[f"{key_added}_{k}"])
 
