@@ -12,6 +12,7 @@ from ._decoders import (
     ProteinMixtureDecoder,
     make_decoder,
 )
+from ._dropout import ByteDropout
 from ._fusion import (
     Adapter,
     AttentionPool,
@@ -39,6 +40,7 @@ __all__ = [
     "LIKELIHOOD_DECODERS",
     "BernoulliDecoder",
     "BetaBinomialDecoder",
+    "ByteDropout",
     "GaussianFeatureDecoder",
     "GroupedFCLayers",
     "NBDecoder",

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._dropout import ByteDropout
+
 
 class GroupedFCLayers(nn.Module):
     """``n_groups`` independent MLPs ``Linear -> LayerNorm -> ReLU -> Dropout`` (x ``n_layers``).
@@ -31,7 +33,8 @@ class GroupedFCLayers(nn.Module):
     n_layers
         Layers per MLP.
     dropout_rate
-        Dropout after each activation.
+        Dropout after each activation (:class:`~remadom.nn.ByteDropout`: the rate is rounded to a
+        multiple of 1/256).
     """
 
     def __init__(self, n_groups: int, n_in: int, n_out: int, n_layers: int = 2,
@@ -48,7 +51,7 @@ class GroupedFCLayers(nn.Module):
             self.biases.append(nn.Parameter(torch.empty(n_groups, 1, d_out).uniform_(-bound, bound)))
             self.ln_weights.append(nn.Parameter(torch.ones(n_groups, 1, d_out)))
             self.ln_biases.append(nn.Parameter(torch.zeros(n_groups, 1, d_out)))
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = ByteDropout(dropout_rate)
         self.n_groups = n_groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
