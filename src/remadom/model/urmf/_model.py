@@ -321,7 +321,12 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         validation_size, early_stopping
             As in scvi-tools; early stopping needs ``train_size < 1``.
         plan_kwargs
-            For :class:`~remadom.train.CheckedTrainingPlan` (e.g. ``{"lr": 1e-3}``).
+            For :class:`~remadom.train.CheckedTrainingPlan` (e.g. ``{"lr": 1e-3}``). The KL term
+            is annealed as in scvi-tools (``n_epochs_kl_warmup=400``: its weight rises linearly
+            from 0 to 1 over 400 epochs), so at the default length it ends near
+            ``max_epochs / 400`` (0.125 from 6,400 spots up, 0.62 on the 1,296-spot lymph node);
+            every figure in ``benchmarks/README.md`` was measured this way.
+            ``{"n_epochs_kl_warmup": ...}`` changes it.
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to Lightning
             (``accelerator``, ``devices``, ``precision``, ``gradient_clip_val``, ``logger``, ...).
