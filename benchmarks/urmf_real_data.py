@@ -91,7 +91,8 @@ def run_her2st(d, seeds):
             record(f"her2st_{sec}", "URMF", s, score(m, "X_urmf", y, k, s), {"train_s": t})
 
 
-def run_c2(d, seeds):
+def _c2(d):
+    """her2st C2 as MuData (RNA PCA, H&E features), the authors' ``expr_cluster`` and its size."""
     a = ad.read_h5ad(d / "her2st_c2_he.h5ad")
     remadom.data.pca_rna(a, n_comps=30)
     remadom.data.image_features(a)
@@ -102,7 +103,11 @@ def run_c2(d, seeds):
     m.obsm["X_pca"] = a.obsm["X_pca"]
     y = a.obs["expr_cluster"].astype(str).replace("nan", np.nan).to_numpy()
     remadom.data.spatial_graph(m, n_neighs=6)
-    k = int(pd.Series(y).dropna().nunique())
+    return m, y, int(pd.Series(y).dropna().nunique())
+
+
+def run_c2(d, seeds):
+    m, y, k = _c2(d)
     for s in seeds:
         record("her2st_c2", "PCA(rna)", s, score(m, "X_pca", y, k, s))
         m.obsm["X_r"], t, _ = fit(m, ["rna"], {"rna": "X_pca"}, s)
@@ -156,40 +161,45 @@ def run_starmap(d, seeds):
 
 
 def run_ablation(d, seeds):
-    """Each fusion part switched off, on the three-modality simulation and on MOp RNA+ATAC."""
+    """Each fusion part toggled on the three-modality simulation (ground truth, 5 factors)."""
     t = md.read_h5mu(d / "spatialglue_sim_triplet.h5mu")
     remadom.data.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
     remadom.data.pca_protein(t["adt"], layer="counts")
     remadom.data.lsi_atac(t["atac"], n_comps=30, layer="counts")
     remadom.data.spatial_graph(t, n_neighs=6)
-    layers = {"rna": "X_pca", "adt": "X_pca", "atac": "X_lsi"}
-    flags = [None, "use_gating", "use_channel_gate", "use_udr", "use_euro", "use_tsa"]
-    y = t.obs["ground_truth"]
-    for s in seeds[:3]:
-        for f in flags:
-            kw = {} if f is None else {f: False}
-            t.obsm["X_u"], _, model = fit(t, ["rna", "adt", "atac"], layers, s, **kw)
+    _ablate("sim_triplet", t, ["rna", "adt", "atac"], {"rna": "X_pca", "adt": "X_pca", "atac": "X_lsi"},
+            t.obs["ground_truth"], 5, seeds[:3])
+
+
+# each variant differs from URMF's defaults in one switch (EURO is off by default)
+ABLATION = {"URMF default": {}, "URMF -gating": {"use_gating": False},
+            "URMF -channel_gate": {"use_channel_gate": False}, "URMF -udr": {"use_udr": False},
+            "URMF +euro": {"use_euro": True}, "URMF -tsa": {"use_tsa": False}}
+
+
+def _ablate(dataset, m, mods, layers, y, k, seeds, **fit_kw):
+    for s in seeds:
+        for name, kw in ABLATION.items():
+            m.obsm["X_u"], _, model = fit(m, mods, layers, s, **fit_kw, **kw)
             w = model.get_modality_weights().mean().round(3).to_dict()
-            record("sim_triplet", "URMF full" if f is None else f"URMF -{f[4:]}", s,
-                   score(t, "X_u", y, 5, s), {"weights": w})
+            record(dataset, name, s, score(m, "X_u", y, k, s), {"weights": w})
 
 
 def run_ablation_mop(d, seeds):
-    """Each fusion part switched off on MOp RNA + ATAC (first seed only)."""
-    flags = [None, "use_gating", "use_channel_gate", "use_udr", "use_euro", "use_tsa"]
+    """Each fusion part switched off on MOp RNA + ATAC (23 subclasses)."""
     m = _mop(d)
-    y = m.obs["subclass"]
-    for s in seeds[:1]:
-        for f in flags:
-            kw = {} if f is None else {f: False}
-            m.obsm["X_u"], _, _ = fit(m, ["rna", "atac"], {"rna": "X_pca", "atac": "X_lsi"}, s,
-                                      graph_key="knn_connectivities", spatial_key=None, **kw)
-            record("mop_snare", "URMF full" if f is None else f"URMF -{f[4:]}", s,
-                   score(m, "X_u", y, 23, s))
+    _ablate("mop_snare", m, ["rna", "atac"], {"rna": "X_pca", "atac": "X_lsi"}, m.obs["subclass"], 23,
+            seeds, graph_key="knn_connectivities", spatial_key=None)
+
+
+def run_ablation_c2(d, seeds):
+    """Each fusion part switched off on her2st C2 RNA + H&E (agreement with ``expr_cluster``)."""
+    m, y, k = _c2(d)
+    _ablate("her2st_c2", m, ["rna", "image"], {"rna": "X_pca", "image": "X_pca"}, y, k, seeds)
 
 
 RUNS = {"ln": run_ln, "her2st": run_her2st, "c2": run_c2, "mop": run_mop, "starmap": run_starmap,
-        "ablation": run_ablation, "ablation_mop": run_ablation_mop}
+        "ablation": run_ablation, "ablation_mop": run_ablation_mop, "ablation_c2": run_ablation_c2}
 
 
 def main():

@@ -97,13 +97,17 @@ def test_same_seed_same_latent(toy_mdata):
 
 
 @pytest.mark.parametrize(
-    "flag", ["use_gating", "use_channel_gate", "use_udr", "use_euro", "use_tsa"]
+    ("flag", "value"),
+    [("use_gating", False), ("use_channel_gate", False), ("use_udr", False), ("use_euro", True),
+     ("use_tsa", False)],
 )
-def test_ablation_switches_train(toy_mdata, flag):
+def test_ablation_switches_train(toy_mdata, flag, value):
     remadom.data.spatial_graph(toy_mdata, n_neighs=4)
     scvi.settings.seed = 0
     URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"], layers={"rna": "X_pca"})
-    model = URMF(toy_mdata, n_latent=5, n_hidden=16, **{flag: False})
+    assert getattr(URMF(toy_mdata, n_latent=5, n_hidden=16).module, flag) is not value  # the default
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16, **{flag: value})
+    assert getattr(model.module, flag) is value
     model.train(max_epochs=2, enable_progress_bar=False)
     assert np.isfinite(model.get_latent_representation()).all()
 

@@ -65,7 +65,8 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         Hidden width of encoders and decoders.
     **module_kwargs
         Passed to :class:`~remadom.model.urmf.URMFModule` (switches ``use_gating``,
-        ``use_channel_gate``, ``use_udr``, ``use_euro``, ``use_tsa``; weights ``kl_weight``,
+        ``use_channel_gate``, ``use_udr``, ``use_tsa``, on by default, and ``use_euro``, off by
+        default; weights ``kl_weight``,
         ``udr_weight``, ``euro_alpha``, ``gate_temperature``; ``dropout_rate``).
 
     Examples
