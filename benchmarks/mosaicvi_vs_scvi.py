@@ -57,7 +57,7 @@ def make_mudata(pair: str, n: int | None, data: str):
     return out
 
 
-def run_mosaicvi(pair, n, epochs, data):
+def run_mosaicvi(pair, n, epochs, data, n_hidden=None):
     import scvi
 
     from remadom.model import MOSAICVI
@@ -66,13 +66,13 @@ def run_mosaicvi(pair, n, epochs, data):
     scvi.settings.seed = 0
     MOSAICVI.setup_mudata(m, modalities=["rna", "other"], batch_key="batch",
                           likelihoods={"other": "nb" if pair == "adt" else "bernoulli"})
-    model = MOSAICVI(m, problem="paired")
+    model = MOSAICVI(m, problem="paired", **({} if n_hidden is None else {"n_hidden": n_hidden}))
     t = time.time()
     model.train(max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False)
     return (time.time() - t) / epochs
 
 
-def run_scvi_peer(pair, n, epochs, data):
+def run_scvi_peer(pair, n, epochs, data, n_hidden=None):  # n_hidden: MOSAICVI's only
     import scvi
 
     m = make_mudata(pair, n, data)
@@ -105,6 +105,7 @@ def main():
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--out", default="mosaicvi_vs_scvi.json")
+    ap.add_argument("--n-hidden", type=int, default=None, help="MOSAICVI hidden width (default: its own)")
     a = ap.parse_args()
     rows = []
     peer = {"adt": "TOTALVI", "atac": "MULTIVI"}
@@ -114,7 +115,8 @@ def main():
             n = None if size == "real" else int(size)
             res = {}
             for fn, name in (("run_mosaicvi", "MOSAICVI"), ("run_scvi_peer", peer[pair])):
-                r = _isolate.measure("mosaicvi_vs_scvi", fn, (pair, n, a.epochs, a.data), a.timeout)
+                r = _isolate.measure("mosaicvi_vs_scvi", fn, (pair, n, a.epochs, a.data, a.n_hidden),
+                                    a.timeout)
                 res[name] = r
                 rows.append({"pair": pair, "n_obs": size, "tool": name, "s_per_epoch": r["result"],
                              "peak_gb": r["peak_gb"], "status": r["status"]})
