@@ -68,9 +68,10 @@ def run_urmf(n_spots, epochs, data, batch_size=None):
     import mudata as md
     import scvi
 
-    # remadom imports squidpy lazily in spatial_graph; like SpatialGlue's library imports below,
-    # it belongs before the clock and the memory baseline
+    # remadom imports squidpy (spatial_graph) and torch_geometric (propagation) lazily; like
+    # SpatialGlue's library imports below, they belong before the clock and the memory baseline
     import squidpy  # noqa: F401
+    import torch_geometric  # noqa: F401
 
     import remadom
 

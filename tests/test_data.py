@@ -71,7 +71,8 @@ def test_feature_graph_and_missing_rep(toy_mdata):
 def test_propagate_matches_dense_gcn():
     rng = np.random.default_rng(1)
     a = sp.random(30, 30, density=0.1, random_state=1, format="csr")
-    a.data[:] = 1
+    a.data[:] = rng.uniform(0.5, 2.0, size=a.nnz)  # weighted, asymmetric
+    a = (a + sp.diags(rng.uniform(0.5, 2.0, size=30))).tocsr()  # self loops are replaced by unit ones
     x = rng.normal(size=(30, 4)).astype(np.float32)
     out = remadom.data.propagate(a, x, hops=(0, 1, 2))
     dense = a.toarray()

@@ -10,7 +10,26 @@ from remadom.model import URMF
 from remadom.train import CheckedTrainingPlan
 
 
-def _history(m, monkeypatch, per_step_path: bool, **train_kw):
+def _with_kl_global(monkeypatch):
+    """Give URMF's loss a non-zero global KL that varies between minibatches."""
+    from scvi.module.base import LossOutput
+
+    from remadom.model.urmf._module import URMFModule
+
+    orig = URMFModule.loss
+
+    def loss(self, tensors, inference_outputs, generative_outputs, **kw):
+        out = orig(self, tensors, inference_outputs, generative_outputs, **kw)
+        kl_g = 1.0 + out.loss.detach() ** 2  # scalar per minibatch, different each step
+        return LossOutput(loss=out.loss, reconstruction_loss=out.reconstruction_loss,
+                          kl_local=out.kl_local, kl_global=kl_g, extra_metrics=out.extra_metrics)
+
+    monkeypatch.setattr(URMFModule, "loss", loss)
+
+
+def _history(m, monkeypatch, per_step_path: bool, kl_global: bool = False, **train_kw):
+    if kl_global:
+        _with_kl_global(monkeypatch)
     if per_step_path:  # route every step through scvi-tools' own training_step (logs every step)
         monkeypatch.setattr(CheckedTrainingPlan, "_epoch_logged_step",
                             lambda self, b, i: TrainingPlan.training_step(self, b, i))
@@ -23,11 +42,13 @@ def _history(m, monkeypatch, per_step_path: bool, **train_kw):
     return model.history, model.get_latent_representation()
 
 
-@pytest.mark.parametrize("train_size", [1.0, 0.8])
-def test_epoch_logging_matches_scvi_history(toy_mdata, monkeypatch, train_size):
+@pytest.mark.parametrize(("train_size", "kl_global"), [(1.0, False), (0.8, False), (1.0, True)])
+def test_epoch_logging_matches_scvi_history(toy_mdata, monkeypatch, train_size, kl_global):
     kw = {"train_size": train_size, **({"check_val_every_n_epoch": 1} if train_size < 1 else {})}
-    h_new, z_new = _history(toy_mdata.copy(), monkeypatch, False, **kw)
-    h_old, z_old = _history(toy_mdata.copy(), monkeypatch, True, **kw)
+    h_new, z_new = _history(toy_mdata.copy(), monkeypatch, False, kl_global, **kw)
+    h_old, z_old = _history(toy_mdata.copy(), monkeypatch, True, kl_global, **kw)
+    if kl_global:  # the per-minibatch global KL really entered the ELBO
+        assert (h_new["kl_global_train"].to_numpy(float) > 1.0).all()
     np.testing.assert_array_equal(z_new, z_old)  # same optimisation
     keys = ["train_loss", "elbo_train", "reconstruction_loss_train", "kl_local_train", "kl_global_train",
             "udr_train"]  # udr: an extra metric of URMF's LossOutput
@@ -77,3 +98,24 @@ def test_second_train_call_and_training_after_load_run_in_train_mode(toy_mdata, 
     rec = Modes()
     loaded.train(max_epochs=1, batch_size=64, enable_progress_bar=False, callbacks=[rec])
     assert rec.modes and all(rec.modes)
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), float("inf"), -float("inf")])
+def test_gradient_finiteness_check_both_paths(bad):
+    """The fused one-kernel check and the norm fallback agree and leave the gradients unchanged."""
+    import torch
+
+    from remadom.train._plan import _FINITE_CHECK, _all_finite
+
+    torch.manual_seed(0)
+    grads = [torch.randn(5, 3), torch.randn(7), torch.randn(2, 2, 2)]
+    if bad is not None:
+        grads[1][4] = bad
+    before = [g.clone() for g in grads]
+    paths = [False] + ([True] if _FINITE_CHECK is not None else [])
+    for one_kernel in paths:
+        assert _all_finite(grads, one_kernel) is (bad is None)
+        for g, b in zip(grads, before, strict=True):
+            torch.testing.assert_close(g, b, equal_nan=True)
+    # mixed dtypes go through the norm
+    assert _all_finite([torch.ones(3), torch.ones(3, dtype=torch.float64)], False)

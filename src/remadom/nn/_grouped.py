@@ -61,6 +61,6 @@ class GroupedFCLayers(nn.Module):
         h = x
         for w, b, g, beta in zip(self.weights, self.biases, self.ln_weights, self.ln_biases, strict=True):
             h = torch.baddbmm(b, h, w)
-            h = F.layer_norm(h, h.shape[-1:]) * g + beta
+            h = torch.addcmul(beta, F.layer_norm(h, h.shape[-1:]), g)  # LayerNorm's affine, per group
             h = self.dropout(torch.relu(h))
         return h
