@@ -43,8 +43,8 @@ class CheckedTrainingPlan(TrainingPlan):
     hands them (``train_loss`` and the extras as minibatch-size-weighted means of the step values,
     as scvi-tools logs them) to Lightning: the epoch values in ``model.history`` are the same,
     while Lightning's per-call logging cost (about 5 ms per step on CPU, a quarter of a small
-    model's step) and the metrics' per-update cost (~80 us) are paid once per epoch. ``kl_weight`` is logged
-    at that step too (once per epoch instead of every step).
+    model's step) and the metrics' per-update cost (~80 us) are paid once per epoch.
+    ``kl_weight`` is logged at that step too (once per epoch instead of every step).
     ``plan_kwargs={"on_step": True}`` restores scvi-tools' per-step logging.
 
     ``optimizer="Adam"``/``"AdamW"`` use PyTorch's fused implementation (``fused=True``) when
