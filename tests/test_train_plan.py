@@ -119,3 +119,26 @@ def test_gradient_finiteness_check_both_paths(bad):
             torch.testing.assert_close(g, b, equal_nan=True)
     # mixed dtypes go through the norm
     assert _all_finite([torch.ones(3), torch.ones(3, dtype=torch.float64)], False)
+
+
+def test_gradient_check_left_to_the_fp16_scaler(toy_mdata):
+    """With a gradient scaler (fp16 AMP) non-finite gradients skip a step; without one they raise."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from remadom.train import NonFiniteLossError
+
+    remadom.data.spatial_graph(toy_mdata, n_neighs=6)
+    URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"])
+    model = URMF(toy_mdata, n_latent=5, n_hidden=16)
+    plan = CheckedTrainingPlan(model.module)
+    for p in model.module.parameters():
+        p.grad = torch.full_like(p, float("nan"))
+    plan._trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=object()), current_epoch=0)
+    plan.on_train_start()
+    plan.on_before_optimizer_step(None)  # the scaler will skip this step: no error
+    plan._trainer.precision_plugin.scaler = None
+    plan.on_train_start()
+    with pytest.raises(NonFiniteLossError, match="non-finite gradient of"):
+        plan.on_before_optimizer_step(None)

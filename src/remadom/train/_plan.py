@@ -35,7 +35,9 @@ class CheckedTrainingPlan(TrainingPlan):
     leaves NaN weights and a cryptic error later. A module whose ``loss`` takes an ``epoch``
     argument gets the current epoch (for warm-up schedules, e.g. of :mod:`remadom.heads`). Fix
     suggestions: lower ``plan_kwargs={'lr': ...}``, check the input for extreme values, or use
-    ``gradient_clip_val=`` in ``train()``.
+    ``gradient_clip_val=`` in ``train()``. Under float16 mixed precision (``precision="16-mixed"``,
+    a gradient scaler) the gradient check is left to the scaler: there non-finite gradients are
+    its signal to skip the step and lower the scale, not an error.
 
     Training metrics are logged once per epoch. With the default ``on_step=False`` the plan sums
     the ELBO components, ``train_loss`` and the module's scalar ``extra_metrics`` over the epoch's
@@ -139,11 +141,16 @@ class CheckedTrainingPlan(TrainingPlan):
     def on_train_start(self):
         super().on_train_start()
         self._trainable = [p for p in self.module.parameters() if p.requires_grad]
+        # float16 AMP: Lightning's gradient scaler skips steps with non-finite gradients itself
+        plugin = getattr(self.trainer, "precision_plugin", None)
+        self._scaled = getattr(plugin, "scaler", None) is not None
         kinds = {(p.device, p.dtype) for p in self._trainable}
         self._one_kernel = (_FINITE_CHECK is not None and len(kinds) == 1
                             and next(iter(kinds))[1] in (torch.float32, torch.float16, torch.bfloat16))
 
     def on_before_optimizer_step(self, optimizer):
+        if getattr(self, "_scaled", False):
+            return
         params = getattr(self, "_trainable", None) or list(self.module.parameters())
         grads = [p.grad for p in params if p.grad is not None]
         if grads and not _all_finite(grads, getattr(self, "_one_kernel", False)):
