@@ -29,8 +29,8 @@ def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
     """
     g = sp.csr_matrix(graph, dtype=np.float32)
     g = g.maximum(g.T).tocoo()
-    off = (g.row != g.col) & (g.data != 0)  # drop existing self loops (gcn_norm adds unit ones)
-    g = sp.coo_matrix((g.data[off], (g.row[off], g.col[off])), shape=g.shape)
+    g.setdiag(0)
+    g.eliminate_zeros()
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
     from torch_geometric.utils import from_scipy_sparse_matrix
 
