@@ -6,19 +6,17 @@ import json
 from pathlib import Path
 
 import anndata as ad
-import matplotlib
+import matplotlib as mpl
+import mudata as md
+import numpy as np
+import pandas as pd
+import scvi
+import yaml
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mudata as md  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import scvi  # noqa: E402
-import yaml  # noqa: E402
-
-from .config_morphovi import MorphoConfig  # noqa: E402
-from .metrics import foscttm, label_transfer_accuracy, topk_matching  # noqa: E402
-from .model import MORPHOVI  # noqa: E402
+from .config_morphovi import MorphoConfig
+from .metrics import foscttm, label_transfer_accuracy, topk_matching
+from .model import MORPHOVI
 
 
 def load_morpho_data(cfg: MorphoConfig) -> md.MuData:
@@ -73,7 +71,7 @@ def check_output_dir(cfg_dict: dict, p: dict[str, Path], resume: bool) -> Path |
             raise FileNotFoundError(f"--resume: no checkpoint at '{last}'; run without --resume first.")
         if saved is not None and saved != cfg_dict:
             raise FileExistsError(f"--resume: '{p['out']}' holds a run of another configuration; "
-                                  "resume with the same YAML or use another --output-path.")
+                                  "resume with the same YAML and --set overrides, or use another --output-path.")
         return last
     if p["out"].exists() and any(p["out"].iterdir()):
         what = "another configuration's run" if saved is not None and saved != cfg_dict else "a previous run"
@@ -83,12 +81,18 @@ def check_output_dir(cfg_dict: dict, p: dict[str, Path], resume: bool) -> Path |
 
 
 def run_morphovi(cfg: MorphoConfig, config_path: str | Path, output_path: str | Path,
-                 resume: bool = False, progress_bar: bool = True) -> dict:
-    """Train MORPHOVI as configured; write logs, checkpoints, images and ``knn_accuracy.txt``."""
+                 resume: bool = False, progress_bar: bool = True, cfg_dict: dict | None = None) -> dict:
+    """Train MORPHOVI as configured; write logs, checkpoints, images and ``knn_accuracy.txt``.
+
+    ``cfg_dict`` is the configuration as written to ``config.yaml`` in the run folder (and compared
+    on ``resume``): the YAML file's content with the command line's ``--set`` overrides applied;
+    default: the file as it is.
+    """
     config_path, output_path = Path(config_path), Path(output_path)
     name = config_path.stem
     p = _paths(output_path, name)
-    cfg_dict = yaml.safe_load(config_path.read_text())
+    if cfg_dict is None:
+        cfg_dict = yaml.safe_load(config_path.read_text())
     ckpt = check_output_dir(cfg_dict, p, resume)
     mdata = load_morpho_data(cfg)
     d = cfg.data
@@ -203,20 +207,23 @@ def plot_latents(mdata, z_a, z_b, labels_key, cfg: MorphoConfig, path: Path) -> 
     colourings = [("modality", mods)]
     if la is not None and lb is not None:
         colourings.append((labels_key, np.concatenate([la, lb])))
-    fig, axes = plt.subplots(1, len(colourings), figsize=(5.5 * len(colourings), 4.5), squeeze=False)
+    # a bare Figure (no pyplot): the file is written with any matplotlib backend, even headless
+    fig = Figure(figsize=(5.5 * len(colourings), 4.5))
+    axes = fig.subplots(1, len(colourings), squeeze=False)
+    cmap = mpl.colormaps["tab20"]
     for ax, (title, col) in zip(axes[0], colourings, strict=True):
         for i, c in enumerate(pd.unique(col)):
             sel = col == c
-            ax.scatter(emb[sel, 0], emb[sel, 1], s=4, label=str(c), color=plt.cm.tab20(i % 20))
+            ax.scatter(emb[sel, 0], emb[sel, 1], s=4, label=str(c), color=cmap(i % 20))
         ax.set_title(f"{v.method.upper()} of both latents: {title}")
         ax.legend(markerscale=3, fontsize=6, loc="best")
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def plot_losses(history: dict, path: Path) -> None:
     """Raw and weighted loss curves per epoch."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for ax, kind in zip(axes, ("raw", "weighted"), strict=True):
         for k, df in history.items():
             if k.endswith(f"_{kind}"):
@@ -225,4 +232,3 @@ def plot_losses(history: dict, path: Path) -> None:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import anndata as ad
+import matplotlib.pyplot as plt
 import mudata as md
 import numpy as np
 import scvi
@@ -152,10 +153,10 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
             result["nmi"] = metrics.nmi(y, labels)
         if cfg.outputs.plot and has_coords:
             cols = [c.key] + ([cfg.outputs.labels_key] if cfg.outputs.labels_key else [])
-            pl.domains(mdata, cols, spatial_key=g.spatial_key, save=str(out / "domains.png"))
+            plt.close(pl.domains(mdata, cols, spatial_key=g.spatial_key, save=str(out / "domains.png")))
             result["plot"] = str(out / "domains.png")
     if cfg.outputs.plot:
-        pl.loss_curves(model.history, keys=["train_loss"], save=str(out / "loss.png"))
+        plt.close(pl.loss_curves(model.history, keys=["train_loss"], save=str(out / "loss.png")))
     cls.remove_inputs(mdata)
     mdata.write_h5mu(out / "result.h5mu")
     result["h5mu"] = str(out / "result.h5mu")

@@ -2,17 +2,29 @@
 
 A file has the sections ``model``, ``data``, ``graph``, ``setup``, ``model_kwargs``, ``train``
 and ``outputs`` (and, for MOSAICVI, ``problem`` and ``heads``); unknown keys are errors that name
-the key and the closest valid one; keys that belong to another model are errors too.
+the key and the closest valid one; keys that belong to another model are errors too. A
+``model: morphovi`` file follows its own schema (:class:`remadom.config_morphovi.MorphoConfig`).
+
+The command line reads a file with :func:`load_yaml`, applies its ``--set KEY.SUB=VALUE``
+overrides with :func:`apply_overrides`, validates with :func:`parse_config` and checks that the
+input files exist with :func:`check_inputs`.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .config_morphovi import MorphoConfig
+
+#: every model a configuration file can name
+MODELS = ("urmf", "mosaicvi", "stereomm", "priorvi", "morphovi")
 
 
 class _Strict(BaseModel):
@@ -145,6 +157,10 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
 
+    def input_files(self) -> dict[str, str]:
+        """Input files the run reads, by configuration key."""
+        return {} if self.data.path is None else {"data.path": self.data.path}
+
 
 def _valid_keys(loc: tuple, root: type[BaseModel] | None = None) -> list[str]:
     model: type[BaseModel] = root or RunConfig
@@ -190,23 +206,156 @@ def _format_errors(err: ValidationError, root: type[BaseModel]) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
-def parse_config(obj: dict | str | Path) -> RunConfig:
-    """Validate a configuration given as a dict or a YAML file path.
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML configuration file (an empty file reads as ``{}``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ConfigError
+        If the file is not valid YAML; the message is one line with the line and column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file '{path}' not found.")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(str(err.problem or err.context or "syntax error").split())
+        raise ConfigError(f"'{path}'{where}: invalid YAML: {what}.") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"'{path}': invalid YAML: {' '.join(str(err).split())}.") from None
+    return {} if doc is None else doc
+
+
+def _top_level_keys(model: Any) -> list[str]:
+    if model == "morphovi":
+        return list(MorphoConfig.model_fields)
+    if model in MODELS:
+        return list(RunConfig.model_fields)
+    return sorted(set(RunConfig.model_fields) | set(MorphoConfig.model_fields))
+
+
+def apply_overrides(doc: dict, overrides: Iterable[str]) -> dict:
+    """Set ``KEY.SUB=VALUE`` items in a copy of a configuration dict (the ``--set`` option).
+
+    Each value is read as YAML, as it would be in the file (``5`` is an int, ``true`` a bool,
+    ``null`` None, ``[rna, prot]`` a list); missing sections are created, and a number indexes a
+    list (``heads.0.weight=2``). Keys below the top level are checked when the result is
+    validated (:func:`parse_config`).
+
+    Parameters
+    ----------
+    doc
+        The configuration as read from YAML (not modified).
+    overrides
+        Items ``"KEY.SUB=VALUE"``, applied in order.
+
+    Returns
+    -------
+    The updated copy.
 
     Raises
     ------
     ConfigError
-        Listing every invalid, missing or unknown key with the closest valid key.
+        An item without ``=``, a value that is not valid YAML, a top-level key the model's
+        schema does not have (with the nearest valid key), or a key below a value that is not
+        a section.
+    """
+    if not isinstance(doc, dict):
+        raise ConfigError("invalid configuration: the YAML top level must be a mapping.")
+    out = copy.deepcopy(doc)
+    overrides = list(overrides)
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set '{item}': write KEY.SUB=VALUE, e.g. --set train.max_epochs=5.")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set '{item}': the value is not valid YAML; quote it, "
+                              f"e.g. --set '{key}=\"{raw}\"'.") from None
+        parsed.append((item, parts, value))
+    for _item, parts, value in parsed:  # 'model' first: it decides which top-level keys are valid
+        if parts == ["model"]:
+            out["model"] = value
+    valid = _top_level_keys(out.get("model"))
+    for item, parts, value in parsed:
+        if parts[0] not in valid:
+            near = difflib.get_close_matches(parts[0], valid, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise ConfigError(f"--set '{item}': unknown top-level key '{parts[0]}'.{hint} "
+                              f"Valid keys: {valid}.")
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not (part.isdigit() and int(part) < len(node)):
+                    raise ConfigError(f"--set '{item}': '{'.'.join(parts[:i])}' is a list of "
+                                      f"{len(node)}; index it with 0 to {len(node) - 1}.")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set '{item}': '{'.'.join(parts[:i])}' is {node!r}, not a "
+                                  "section with keys.")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+    return out
+
+
+def check_inputs(cfg: RunConfig | MorphoConfig) -> None:
+    """Check that every input file of a validated configuration exists.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming each missing file and its key, on one line.
+    """
+    missing = [f"{key} '{p}'" for key, p in cfg.input_files().items() if not Path(p).exists()]
+    if missing:
+        verb = "does" if len(missing) == 1 else "do"
+        raise FileNotFoundError(f"{' and '.join(missing)} {verb} not exist (relative paths are read "
+                                f"from the current directory, {Path.cwd()}).")
+
+
+def parse_config(obj: dict | str | Path) -> RunConfig | MorphoConfig:
+    """Validate a configuration given as a dict or a YAML file path.
+
+    Returns
+    -------
+    A :class:`RunConfig`, or a :class:`~remadom.config_morphovi.MorphoConfig` for
+    ``model: morphovi``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every invalid, missing or unknown key with the closest valid key; an unknown
+        model with the list of models; YAML that does not parse.
     FileNotFoundError
         If the YAML file does not exist.
     """
     if isinstance(obj, str | Path):
-        path = Path(obj)
-        if not path.exists():
-            raise FileNotFoundError(f"config file '{path}' not found.")
-        obj = yaml.safe_load(path.read_text()) or {}
+        obj = load_yaml(obj)
     if not isinstance(obj, dict):
         raise ConfigError("invalid configuration: the YAML top level must be a mapping.")
+    if "model" in obj and obj["model"] not in MODELS:
+        near = difflib.get_close_matches(str(obj["model"]), MODELS, n=1)
+        hint = f" Did you mean '{near[0]}'?" if near else ""
+        raise ConfigError(f"invalid configuration:\n- 'model': unknown model {obj['model']!r}.{hint} "
+                          f"Models: {', '.join(MODELS)}.")
+    if obj.get("model") == "morphovi":
+        try:
+            return MorphoConfig.model_validate(obj)
+        except ValidationError as err:
+            raise ConfigError(_format_errors(err, MorphoConfig)) from None
     try:
         cfg = RunConfig.model_validate(obj)
     except ValidationError as err:

@@ -91,6 +91,11 @@ class MorphoConfig(_Strict):
     prior_loss_warmup: int = Field(0, ge=0)
     visualization: Visualization = Field(default_factory=Visualization)
 
+    def input_files(self) -> dict[str, str]:
+        """Input files the run reads, by configuration key."""
+        keys = ("path", "csv_a", "csv_b", "labels_csv_a", "labels_csv_b", "prior_csv")
+        return {f"data.{k}": getattr(self.data, k) for k in keys if getattr(self.data, k) is not None}
+
     @model_validator(mode="after")
     def _phases(self):
         missing = sorted({p for p in self.loss_schedule.values() if p not in self.phase_durations and p != 1})
