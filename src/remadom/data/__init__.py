@@ -1,30 +1,45 @@
 """Data layer shared by all models: graphs, registry fields, masks, preprocessing, checks."""
 
-from ._fields import MuDataObspField, ObspField, graph_fingerprint
+from ._fields import DataSignatureField, MuDataObspField, ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
 from ._image import image_features, image_modality
 from ._link import link_features
 from ._mosaic import pad_rows, presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import normalized_adjacency, propagate
-from ._reduce import REDUCTIONS, SCALES, reduce_to_width
+from ._reduce import REDUCTIONS, SCALES, reduce_to_width, select_genes
 from ._validate import (
+    as_float32,
+    check_coordinates,
     check_counts,
     check_finite,
     check_modalities,
+    check_n_obs,
     check_same_obs,
+    check_unique_names,
+    check_zero_cells,
+    count_violations,
     get_matrix,
     is_counts,
+    keep_unchanged_on_error,
     stored_values,
+    warn_not_counts,
 )
 
 __all__ = [
+    "DataSignatureField",
     "MuDataObspField",
     "ObspField",
+    "as_float32",
+    "check_coordinates",
     "check_counts",
     "check_finite",
     "check_modalities",
+    "check_n_obs",
     "check_same_obs",
+    "check_unique_names",
+    "check_zero_cells",
+    "count_violations",
     "clr",
     "feature_graph",
     "get_matrix",
@@ -32,6 +47,7 @@ __all__ = [
     "image_features",
     "image_modality",
     "is_counts",
+    "keep_unchanged_on_error",
     "knn_transformer",
     "link_features",
     "lsi_atac",
@@ -44,6 +60,8 @@ __all__ = [
     "REDUCTIONS",
     "SCALES",
     "reduce_to_width",
+    "select_genes",
     "spatial_graph",
     "stored_values",
+    "warn_not_counts",
 ]

@@ -43,7 +43,8 @@ class ObspField(BaseAnnDataField):
     Raises
     ------
     ValueError
-        On registration, if the graph is missing or malformed; on transfer, if ``n_obs`` differs.
+        On registration, if the graph is missing or malformed; on transfer (``load``), if the
+        graph's size, number of edges or fingerprint differs from the one at registration.
     """
 
     _attr_name = "obsp"
@@ -113,8 +114,28 @@ class ObspField(BaseAnnDataField):
         }
 
     def transfer_field(self, state_registry: dict, adata_target: AnnData | MuData, **kwargs) -> dict:
+        """Register the target's graph after checking it is the graph the model was trained on.
+
+        Raises
+        ------
+        ValueError
+            If the target's graph has another size, number of edges or structure (fingerprint).
+        """
         self.validate_field(adata_target)
-        return self.register_field(adata_target)
+        new = self.register_field(adata_target)
+        key = self.attr_key
+        diffs = [f"{what} {new[k]} vs {state_registry[k]} at training"
+                 for k, what in (("n_obs", "n_obs"), ("n_edges", "edges")) if k in state_registry
+                 and new[k] != state_registry[k]]
+        if not diffs and state_registry.get("fingerprint", new["fingerprint"]) != new["fingerprint"]:
+            diffs = ["same size, but other edges (its fingerprint differs)"]
+        if diffs:
+            raise ValueError(
+                f"obsp['{key}'] is not the graph the model was trained on ({'; '.join(diffs)}): the "
+                "model was trained on other cells or another graph. Load it onto the data it was "
+                "trained on, with the graph built the same way, or set up and train a new model."
+            )
+        return new
 
     def get_summary_stats(self, state_registry: dict) -> dict:
         return {f"n_{self.registry_key}_edges": state_registry.get("n_edges", 0)}
@@ -145,3 +166,119 @@ class MuDataObspField(MuDataWrapper(ObspField)):
     def get_graph(self, mdata: MuData) -> sp.csr_matrix:
         """Return the modality's registered graph as CSR."""
         return self.adata_field.get_graph(self.get_modality(mdata))
+
+
+def _names_sha1(names) -> str:
+    h = hashlib.sha1()
+    for n in names:
+        h.update(str(n).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class DataSignatureField(BaseAnnDataField):
+    """Records what a model was set up on, so that ``load`` onto other data fails clearly.
+
+    Keeps, in the state registry, each registered modality's input width (and, for ``.X`` or a
+    layer, a hash of its var names) and, for transductive models, ``n_obs`` and a hash of the obs
+    names. On transfer (``load``, or setting up new data with a trained model's registry) the
+    target must match; the message names the modality and the mismatch. No data registry.
+
+    Parameters
+    ----------
+    inputs
+        Per modality name ``(field, width, var_names)``: the field's name for messages (e.g.
+        ``".X"``, ``"obsm['X_pca']"``), its number of columns and its var names (``None`` for an
+        ``obsm`` representation, whose columns have no names).
+    check_obs
+        Whether the obs names must match (transductive models: the latent is for these spots).
+    model_name
+        Name used in messages.
+
+    Raises
+    ------
+    ValueError
+        On transfer, if the obs names (``check_obs``), a modality's width or its var names differ.
+    """
+
+    _attr_name = "uns"  # nothing is read from the data; scvi-tools requires an attribute name
+
+    def __init__(self, inputs: dict, check_obs: bool, model_name: str = "the model") -> None:
+        super().__init__()
+        self._inputs = {m: (f, int(w), None if v is None else list(map(str, v)))
+                        for m, (f, w, v) in inputs.items()}
+        self._check_obs = check_obs
+        self._model_name = model_name
+
+    @property
+    def registry_key(self) -> str:
+        return "data_signature"
+
+    @property
+    def attr_name(self) -> str:
+        return self._attr_name
+
+    @property
+    def attr_key(self) -> None:
+        return None
+
+    @property
+    def is_empty(self) -> bool:
+        return False
+
+    def get_data_registry(self) -> dict:  # noqa: D102 - nothing is minibatched
+        return {}
+
+    def validate_field(self, adata: AnnData | MuData) -> None:  # noqa: D102 - checked by setup
+        return None
+
+    def register_field(self, adata: AnnData | MuData) -> dict:
+        return {
+            "n_obs": int(adata.n_obs),
+            "obs_names": _names_sha1(adata.obs_names),
+            "inputs": {m: {"field": f, "width": w, "var_names": None if v is None else _names_sha1(v),
+                           "n_vars": None if v is None else len(v)}
+                       for m, (f, w, v) in self._inputs.items()},
+        }
+
+    def transfer_field(self, state_registry: dict, adata_target: AnnData | MuData, **kwargs) -> dict:
+        new = self.register_field(adata_target)
+        fix = (f"Load {self._model_name} onto the data it was trained on, or set up and train a new "
+               "model on this data.")
+        if self._check_obs and state_registry.get("obs_names") not in (None, new["obs_names"]):
+            n0, n1 = state_registry["n_obs"], new["n_obs"]
+            what = (f"{n1} cells/spots, the model was trained on {n0}" if n0 != n1
+                    else f"the same number of cells/spots ({n1}) but other obs names or order")
+            raise ValueError(
+                f"this data has {what}: {self._model_name} is transductive (its latent and graphs "
+                f"are for the spots it was trained on). {fix}"
+            )
+        fix = (f"{self._model_name} needs the features it was trained on, in the same order: "
+               "subset the data to them, or set up and train a new model on this data.")
+        old_inputs = state_registry.get("inputs", {})
+        for m, cur in new["inputs"].items():
+            old = old_inputs.get(m)
+            if old is None:
+                continue
+            if old["width"] != cur["width"]:
+                raise ValueError(
+                    f"modality '{m}', {cur['field']}: {cur['width']} features, but the model was "
+                    f"trained on {old['width']} ({old['field']}). {fix}"
+                )
+            if old["var_names"] is not None and cur["var_names"] is not None \
+                    and old["var_names"] != cur["var_names"]:
+                raise ValueError(
+                    f"modality '{m}', {cur['field']}: the same number of features ({cur['width']}) "
+                    "but other var names or another order than at training. Subset and order them "
+                    f"as at training (`mdata.mod['{m}'] = mdata['{m}'][:, trained_var_names]`). {fix}"
+                )
+        missing = sorted(set(old_inputs) - set(new["inputs"]))
+        if missing:
+            raise ValueError(f"modalities {missing} were registered at training but are missing here. {fix}")
+        return new
+
+    def get_summary_stats(self, state_registry: dict) -> dict:
+        return {}
+
+    def view_state_registry(self, state_registry: dict) -> rich.table.Table | None:
+        return None

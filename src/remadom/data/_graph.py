@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,10 @@ def feature_graph(
         Edge weights, as in :func:`scanpy.pp.neighbors`: ``"umap"`` (fuzzy simplicial set,
         McInnes et al. 2018) or ``"gauss"`` (adaptive Gaussian kernel, Coifman et al. 2005). Both
         are symmetric; ``"gauss"`` needs no numba compilation (~10-20 s in a fresh process).
+        ``"gauss"`` is undefined when more than ``n_neighbors`` cells share the same
+        representation (their kernel width is 0: scanpy gives NaN weights); the graph is then
+        rebuilt on a copy with ties broken by a jitter of 1e-6 of the data's scale, and a
+        warning says so.
 
     Raises
     ------
@@ -198,6 +203,30 @@ def feature_graph(
         method=method,
         transformer=knn_transformer(adata.n_obs),
     )
+    conn = adata.obsp[f"{key_added}_connectivities"]
+    if method == "gauss" and not np.isfinite(conn.data).all():
+        # more than n_neighbors identical cells: their kernel width is 0 and scanpy's weights
+        # 0/0. Rebuild on a copy of the representation with ties broken by a jitter far below
+        # any real distance, so identical cells connect to each other with weight ~1.
+        rep = np.asarray(adata.X if use_rep in (None, "X") else adata.obsm[use_rep], dtype=np.float64)
+        rep = rep.toarray() if sp.issparse(rep) else rep
+        scale = float(np.abs(rep).max()) or 1.0
+        rep = rep + 1e-6 * scale * np.random.default_rng(random_state).standard_normal(rep.shape)
+        tmp = AnnData(obs=pd.DataFrame(index=adata.obs_names))
+        tmp.obsm["X_rep"] = rep.astype(np.float32)
+        sc.pp.neighbors(tmp, n_neighbors=n_neighbors, use_rep="X_rep", key_added=key_added,
+                        random_state=random_state, method=method,
+                        transformer=knn_transformer(adata.n_obs))
+        for suffix in ("connectivities", "distances"):
+            adata.obsp[f"{key_added}_{suffix}"] = tmp.obsp[f"{key_added}_{suffix}"]
+        adata.uns[key_added] = tmp.uns[key_added]
+        adata.uns[key_added]["params"]["use_rep"] = use_rep
+        warnings.warn(
+            f"feature graph: more than n_neighbors={n_neighbors} cells have identical features, "
+            "so Gaussian-kernel weights were undefined; ties were broken by a 1e-6 jitter.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def knn_transformer(n_obs: int) -> str:

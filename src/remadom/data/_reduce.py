@@ -18,6 +18,7 @@ def reduce_to_width(
     method: str = "high_var",
     scale: str = "zscore",
     random_state: int = 0,
+    genes=None,
 ) -> np.ndarray:
     """A dense ``(n_obs, <= n_dims)`` float32 representation of one modality.
 
@@ -36,11 +37,18 @@ def reduce_to_width(
         Whether ``x`` holds counts.
     n_dims
         Target width ``s``; fewer columns come back only if the data have fewer (``n_vars`` or
-        ``n_obs - 1`` for PCA).
+        ``n_obs - 1`` for PCA). ``"high_var"`` keeps exactly ``n_dims`` genes (ties at the
+        cut-off broken by var order, see :func:`top_variable`).
     method
         ``"high_var"`` or ``"pca"`` (counts only; continuous data always use PCA when too wide).
     scale
         ``"zscore"`` or ``"none"``.
+    random_state
+        Seed of the PCA.
+    genes
+        Counts with ``method="high_var"`` only: integer positions of the genes to keep (e.g.
+        chosen on the training data by :func:`select_genes`) instead of choosing them here;
+        ``n_dims`` is then ignored. The library size is still taken over all genes.
 
     Raises
     ------
@@ -58,9 +66,10 @@ def reduce_to_width(
     if counts:
         sc.pp.normalize_total(tmp, target_sum=1e4)
         sc.pp.log1p(tmp)
-        if method == "high_var" and n_dims < tmp.n_vars:
-            sc.pp.highly_variable_genes(tmp, n_top_genes=n_dims, flavor="seurat")
-            tmp = tmp[:, tmp.var["highly_variable"].to_numpy()].copy()
+        if method == "high_var" and genes is not None:
+            tmp = tmp[:, np.asarray(genes, dtype=np.int64)].copy()
+        elif method == "high_var" and n_dims < tmp.n_vars:
+            tmp = tmp[:, top_variable(tmp, n_dims)].copy()
         elif method == "pca":
             out = _pca(tmp, n_dims, random_state, scale_first=True)
             return _scale(out, scale)
@@ -70,6 +79,34 @@ def reduce_to_width(
     if out.shape[1] > n_dims:
         out = _pca(tmp, n_dims, random_state, scale_first=True)
     return _scale(out.astype(np.float32), scale)
+
+
+def select_genes(x, n: int) -> np.ndarray:
+    """Positions of the ``n`` most variable genes of counts ``x`` (as ``reduce_to_width`` picks).
+
+    Library-size normalised to 1e4, log1p, then :func:`top_variable`; all genes when ``n`` is
+    at least their number.
+    """
+    if n >= x.shape[1]:
+        return np.arange(x.shape[1])
+    tmp = AnnData(sp.csr_matrix(x, dtype=np.float32))
+    sc.pp.normalize_total(tmp, target_sum=1e4)
+    sc.pp.log1p(tmp)
+    return top_variable(tmp, n)
+
+
+def top_variable(adata: AnnData, n: int) -> np.ndarray:
+    """Indices (in var order) of exactly ``n`` most variable genes of log-normalised data.
+
+    Ranks by scanpy's ``seurat``-flavour normalised dispersion, as
+    :func:`scanpy.pp.highly_variable_genes`, which however keeps every gene tied with the
+    ``n``-th (so ``n_top_genes=200`` can give 202 genes when dispersions tie, e.g. genes
+    detected in a single spot with the same count). Ties are broken here by var order, so the
+    width is always ``n``. Genes with undefined dispersion (never detected) rank last.
+    """
+    stats = sc.pp.highly_variable_genes(adata, n_top_genes=n, flavor="seurat", inplace=False)
+    disp = np.nan_to_num(stats["dispersions_norm"].to_numpy(dtype=np.float64), nan=-np.inf)
+    return np.sort(np.argsort(-disp, kind="stable")[:n])
 
 
 def _pca(tmp: AnnData, n_dims: int, random_state: int, scale_first: bool) -> np.ndarray:
