@@ -48,8 +48,8 @@ def test_priors_train_change_and_shapes(mosaic, prior):
     if prior == "mog":
         import remadom
 
-        ax = remadom.pl.prior_posterior(model, "rna", n_samples=50)
-        assert len(ax.collections) == 2
+        fig = remadom.pl.prior_posterior(model, "rna", n_samples=50, show=False, return_fig=True)
+        assert len(fig.axes[0].collections) == 2
 
 
 def test_attention_fusion_weights(mosaic):

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from os import PathLike
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
+from ._utils import figure_of, finish
 
-def prior_posterior(model, modality: str, n_samples: int = 2000, save: str | None = None, ax=None):
+
+def prior_posterior(
+    model,
+    modality: str,
+    n_samples: int = 2000,
+    save: str | PathLike | None = None,
+    ax: Axes | None = None,
+    *,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
     """Scatter of draws from ``modality``'s learned prior over the posterior means of the cells.
 
     Both are projected on the first two principal components of the posterior means (cells that
@@ -25,10 +40,14 @@ def prior_posterior(model, modality: str, n_samples: int = 2000, save: str | Non
         Write the figure to this path.
     ax
         Matplotlib axes to draw in.
+    show
+        Show the figure; default: when it is neither saved nor drawn in ``ax``.
+    return_fig
+        Return the figure.
 
     Returns
     -------
-    The axes.
+    The figure with ``return_fig=True``, otherwise ``None``.
 
     Raises
     ------
@@ -44,6 +63,7 @@ def prior_posterior(model, modality: str, n_samples: int = 2000, save: str | Non
     p2, q2 = pca.transform(post), pca.transform(prior)
     if p2.shape[1] == 1:
         p2, q2 = np.c_[p2, np.zeros(len(p2))], np.c_[q2, np.zeros(len(q2))]
+    ax_given = ax is not None
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     ax.scatter(p2[:, 0], p2[:, 1], s=3, c="0.6", label=f"posterior means ({present.sum()} cells)")
@@ -52,6 +72,4 @@ def prior_posterior(model, modality: str, n_samples: int = 2000, save: str | Non
     ax.set_xlabel("PC1")
     ax.set_ylabel("PC2")
     ax.legend(markerscale=3, fontsize=7)
-    if save is not None:
-        ax.figure.savefig(save, dpi=120, bbox_inches="tight")
-    return ax
+    return finish(figure_of(ax), ax_given=ax_given, show=show, save=save, return_fig=return_fig)
