@@ -1,4 +1,4 @@
-"""Nox sessions: ``tests``, ``demo``, ``lint``, ``bench``.
+"""Nox sessions: ``tests``, ``demo``, ``docs``, ``lint``, ``bench``.
 
 Every session installs the CPU wheel of PyTorch first (``torch==2.13.0``): an unpinned ``torch``
 pulls a multi-GB CUDA build.
@@ -37,6 +37,16 @@ def demo(session: nox.Session) -> None:
     """Train URMF on the bundled real data, cluster, score and plot (``remadom demo``)."""
     _install(session)
     session.run("remadom", "demo", "--outdir", "remadom_demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """HTML docs with warnings as errors (``docs/_build/html``); notebooks are rendered, not run.
+
+    Intersphinx links need the network: ``REMADOM_DOCS_INTERSPHINX=1 nox -s docs`` (see docs/conf.py).
+    """
+    _install(session, "dev,docs")
+    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html", *session.posargs)
 
 
 @nox.session(python=PYTHON)
