@@ -17,12 +17,19 @@ from scvi.train import TrainRunner
 from sklearn.preprocessing import StandardScaler
 
 from remadom.data import (
+    DataSignatureField,
+    as_float32,
     check_modalities,
+    check_n_obs,
+    check_unique_names,
+    check_zero_cells,
     get_matrix,
     is_counts,
+    keep_unchanged_on_error,
     pad_rows,
     presence_mask,
     reduce_to_width,
+    select_genes,
 )
 from remadom.nn import GAN_TYPES
 from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
@@ -152,6 +159,7 @@ class MORPHOVI(BaseModelClass):
                          "MORPHOVI.setup_mudata(mdata, modality_a='morph', modality_b='rna').")
 
     @classmethod
+    @keep_unchanged_on_error
     def setup_mudata(
         cls,
         mdata: MuData,
@@ -164,6 +172,7 @@ class MORPHOVI(BaseModelClass):
         prior_key: str | None = None,
         nan_policy: str | None = None,
         _prior_matrix: list | None = None,
+        _genes: dict[str, list[str]] | None = None,
         **kwargs,
     ) -> None:
         """Register a MuData whose two modalities cover different cells.
@@ -192,27 +201,49 @@ class MORPHOVI(BaseModelClass):
             when there are NaN values -- never applied silently.
         _prior_matrix
             Recorded by setup for ``load`` (the matrix is read again from ``uns[prior_key]``).
+        _genes
+            Recorded by setup for ``load`` and new data: per count modality the genes chosen at
+            training, so that other cells are read through the same genes.
 
         Raises
         ------
         ValueError
-            Unknown or empty modality, the same modality twice, NaN without ``nan_policy``, an
-            all-NaN feature, inf values, a missing cluster column, a prior without both cluster
-            keys or of the wrong shape. The MuData is unchanged then.
+            Unknown or empty modality, the same modality twice, duplicated obs or var names, a
+            modality with fewer than two cells, NaN without ``nan_policy``, an all-NaN feature,
+            inf values, cells with zero counts in a count modality, a missing cluster column, a
+            prior without both cluster keys or of the wrong shape; on ``load`` or new data, other
+            features than at training. The MuData is unchanged then. Boolean and float16 data
+            are read as float32 with a warning.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         if modality_a == modality_b:
             raise ValueError(f"modality_a and modality_b are both '{modality_a}'; name two different modalities.")
         mods = check_modalities(mdata, [modality_a, modality_b])
+        check_unique_names(mdata, mods)
         layers = dict(layers or {})
         mask = presence_mask(mdata, mods)
-        prepared, nan_info = {}, {}
+        prepared, nan_info, signature, genes = {}, {}, {}, {}
         for key, m in (("a", modality_a), ("b", modality_b)):
-            x, _, where = get_matrix(mdata[m], layers.get(m))
+            check_n_obs(mdata[m].n_obs, 2, f"modality '{m}'", "features are standardised over its cells")
+            x, kind, where = get_matrix(mdata[m], layers.get(m))
+            x = as_float32(x, m, where)
+            signature[m] = (where, x.shape[1], None if kind == "obsm" else mdata[m].var_names)
             if x.shape[1] == 0:
                 raise ValueError(f"modality '{m}' {where} has no features.")
             if is_counts(x) and not np.isnan(x.data if sp.issparse(x) else x).any():
-                x = reduce_to_width(x, True, min(MAX_GENES, x.shape[1]), "high_var", "none")
+                check_zero_cells(x, m, where)
+                if _genes and m in _genes:  # load / new data: the genes chosen at training
+                    idx = mdata[m].var_names.get_indexer(_genes[m])
+                    if (idx < 0).any():
+                        raise ValueError(
+                            f"modality '{m}' {where}: {int((idx < 0).sum())} of the {len(idx)} genes "
+                            f"the model was trained on are missing (e.g. "
+                            f"'{_genes[m][int(np.argmax(idx < 0))]}'); the data need the same genes."
+                        )
+                else:
+                    idx = select_genes(x, MAX_GENES)
+                genes[m] = mdata[m].var_names[idx].tolist()
+                x = reduce_to_width(x, True, len(idx), "high_var", "none", genes=idx)
             prepared[key] = _prepare(x, m, where, nan_policy)
             nan_info[m] = prepared[key][2]
         clusters = {}
@@ -251,11 +282,13 @@ class MORPHOVI(BaseModelClass):
         if labels_key is not None and not any(labels_key in mdata[m].obs for m in mods) and labels_key not in mdata.obs:
             raise ValueError(f"labels_key='{labels_key}' is not a column of the modalities' or the MuData's obs.")
         setup_method_args["setup_args"]["_prior_matrix"] = prior
+        setup_method_args["setup_args"]["_genes"] = genes
 
         # --- write (everything validated)
         n_obs = mdata.n_obs
         pos = pd.Series(np.arange(n_obs), index=mdata.obs_names)
-        fields = []
+        # first, so that load onto other features fails with its message; other cells are fine
+        fields = [DataSignatureField(signature, check_obs=False, model_name="MORPHOVI")]
         for key, m in (("a", modality_a), ("b", modality_b)):
             rows = pos.loc[mdata[m].obs_names].to_numpy()
             x, observed, _ = prepared[key]

@@ -22,14 +22,21 @@ from scvi.data.fields import (
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from remadom.data import (
+    DataSignatureField,
     ObspField,
+    as_float32,
     check_counts,
     check_finite,
     check_modalities,
+    check_n_obs,
+    check_unique_names,
+    check_zero_cells,
     get_matrix,
     is_counts,
+    keep_unchanged_on_error,
     pad_rows,
     presence_mask,
+    warn_not_counts,
 )
 from remadom.data import stored_values as _values
 from remadom.heads import AlignmentHead, make_head
@@ -148,6 +155,17 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         self.problem = problem
         built = [make_head(h) for h in settings["heads"]]
         self._validate_heads(built)
+        if len(self.modalities) > 1 and not built and "link" not in self.adata_manager.data_registry:
+            mask = np.asarray(self.adata_manager.get_from_registry("mask"))
+            if not (mask.sum(1) > 1).any():
+                warnings.warn(
+                    f"modalities {self.modalities} share no cell, and no head or link_key ties them: "
+                    "each modality gets its own region of the latent space and nothing aligns them. "
+                    "Add paired cells, a shared modality or link_key= (remadom.data.link_features), "
+                    "or a head (problem='unpaired' adds an MMD head).",
+                    UserWarning,
+                    stacklevel=2,
+                )
         n_cats = [len(self.adata_manager.get_state_registry(key).categorical_mapping)
                   for key in ("batch", "study") if key in self.adata_manager.data_registry]
         n_inputs, n_outputs = {}, {}
@@ -248,6 +266,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                          "then MOSAICVI.setup_mudata(mdata, modalities=['rna']).")
 
     @classmethod
+    @keep_unchanged_on_error
     def setup_mudata(
         cls,
         mdata: MuData,
@@ -306,7 +325,16 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         ValueError
             Unknown or empty modality, a cell in no modality, modality obs names the MuData lacks,
             NaN/inf values, negative or non-integer values under a count likelihood, values other
-            than 0/1 under ``bernoulli``, unknown likelihood, a missing or NaN covariate column.
+            than 0/1 under ``bernoulli``, cells with zero counts under a count likelihood or
+            ``bernoulli``, duplicated obs or var names, fewer than two cells, unknown likelihood,
+            a missing or NaN covariate column; on ``load`` or new data, other features than at
+            training. On any error the MuData is unchanged.
+
+        Warns
+        -----
+        UserWarning
+            When a modality named as counts (``rna``, ``adt``, ``atac``, ...) gets ``gaussian``
+            because its data are not counts; when boolean or float16 data are read as float32.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
@@ -323,6 +351,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         cell has (e.g. PRIORVI's standardised coordinates), Gaussian by default.
         """
         modalities = check_modalities(mdata, modalities)
+        check_unique_names(mdata, modalities)
+        check_n_obs(mdata.n_obs, 2, "the MuData", "training normalises over minibatches of cells")
         obsm_modalities = dict(obsm_modalities or {})
         layers = dict(layers or {})
         # on load / new data the resolved likelihoods of training are reused
@@ -356,7 +386,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         if time_key is not None and not pd.api.types.is_numeric_dtype(mdata.obs[time_key]):
             raise ValueError(f"time_key='{time_key}' must be numeric; convert it with pd.to_numeric.")
 
-        resolved, data, mean_depth, lib_median = {}, {}, {}, {}
+        resolved, data, mean_depth, lib_median, signature = {}, {}, {}, {}, {}
         for m in [*modalities, *obsm_modalities]:
             a = mdata[m] if m in modalities else None
             key = layers.get(m)
@@ -370,9 +400,18 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 total, where_t = _matrix(a, key[1], m)
             else:
                 x, where = _matrix(a, key, m)
+            x = as_float32(x, m, where)
+            if total is not None:
+                total = as_float32(total, m, where_t)
+            if a is not None:
+                signature[m] = (where, x.shape[1], None if where.startswith("obsm") else a.var_names)
             if x.shape[1] == 0:
                 raise ValueError(f"modality '{m}': {where} has no features.")
             lik = likelihoods.get(m) or ("betabinomial" if total is not None else _default_likelihood(m, x))
+            named = _NAME_DEFAULTS.get(m.lower())
+            if not likelihoods.get(m) and lik == "gaussian" and named is not None and a is not None \
+                    and not where.startswith("obsm"):
+                warn_not_counts(x, m, where, "likelihood 'gaussian'", f"likelihood '{named}'")
             if lik not in LIKELIHOODS:
                 raise ValueError(f"modality '{m}': unknown likelihood '{lik}'; choose one of {LIKELIHOODS}.")
             if lik == "betabinomial":
@@ -387,6 +426,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                                      "check the order of the (methylated, total) layers.")
             elif lik in _COUNT_LIKELIHOODS:
                 check_counts(x, m, where)
+                check_zero_cells(x, m, where)
             elif lik == "bernoulli":
                 check_finite(x, m, where)
                 v = _values(x)
@@ -396,6 +436,7 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                         f"values (max {v.max():g}). Binarise first (x = (x > 0)) into a layer and pass "
                         f"layers={{'{m}': ...}}, or use likelihoods={{'{m}': 'poisson'}}."
                     )
+                check_zero_cells(x, m, where)
             else:
                 check_finite(x, m, where)
             if lik != "betabinomial" and total is not None:
@@ -414,7 +455,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         # --- write (everything validated)
         n_obs = mdata.n_obs
         pos = pd.Series(np.arange(n_obs), index=mdata.obs_names)
-        fields = []
+        # first, so that load onto other features fails with its message; inductive: other cells are fine
+        fields = [DataSignatureField(signature, check_obs=False, model_name=cls.__name__)]
         for m in [*modalities, *obsm_modalities]:
             rows = pos.loc[mdata[m].obs_names].to_numpy() if m in modalities else np.arange(n_obs)
             x, total = data[m]

@@ -10,7 +10,13 @@ import torch
 from mudata import MuData
 from scvi.model.base import BaseModelClass
 
-from remadom.data import check_modalities, presence_mask
+from remadom.data import (
+    check_coordinates,
+    check_modalities,
+    check_unique_names,
+    keep_unchanged_on_error,
+    presence_mask,
+)
 from remadom.model.mosaicvi import MOSAICVI
 from remadom.nn import PRIORS
 
@@ -127,6 +133,7 @@ class PRIORVI(MOSAICVI):
 
     # ------------------------------------------------------------------ setup
     @classmethod
+    @keep_unchanged_on_error
     def setup_mudata(
         cls,
         mdata: MuData,
@@ -164,12 +171,14 @@ class PRIORVI(MOSAICVI):
         ------
         ValueError
             As MOSAICVI (unknown/empty modality, a cell in no modality, NaN/inf, non-counts under a
-            count likelihood, ...); a spatial modality without coordinates; two or more modalities
-            that share no cell (no paired cell to learn the joint latent from). The MuData is
-            unchanged then.
+            count likelihood, duplicated names, ...); a spatial modality without coordinates or
+            with coordinates that are not finite ``(n_obs, 2)`` or all identical; two or more
+            modalities that share no cell (no paired cell to learn the joint latent from). The
+            MuData is unchanged then.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         modalities = check_modalities(mdata, modalities)
+        check_unique_names(mdata, modalities)
         if len(modalities) > 1:
             mask = presence_mask(mdata, modalities)
             if (mask.sum(1) > 1).sum() == 0:
@@ -190,10 +199,7 @@ class PRIORVI(MOSAICVI):
                     f"(mdata.obsm['{spatial_key}'] = coords; remadom.data.spatial_graph(mdata) copies "
                     "them up from the modalities' obsm), or pass spatial_key=None."
                 )
-            xy = np.asarray(mdata.obsm[spatial_key], dtype=np.float64)
-            if xy.ndim != 2 or xy.shape[0] != mdata.n_obs or not np.isfinite(xy).all():
-                raise ValueError(f"mdata.obsm['{spatial_key}'] must be finite (n_obs, 2) coordinates; "
-                                 f"got shape {xy.shape} or NaN/inf values.")
+            xy = check_coordinates(mdata.obsm[spatial_key], mdata.n_obs, f"mdata.obsm['{spatial_key}']")
             sd = xy.std(0)
             sd[sd == 0] = 1.0
             obsm_modalities = {_SPATIAL: _SPATIAL_KEY}

@@ -20,14 +20,23 @@ from sklearn.neighbors import NearestNeighbors
 from remadom.data import (
     REDUCTIONS,
     SCALES,
+    DataSignatureField,
     ObspField,
+    as_float32,
+    check_coordinates,
+    check_counts,
     check_finite,
     check_modalities,
+    check_n_obs,
     check_same_obs,
+    check_unique_names,
+    check_zero_cells,
     get_matrix,
     is_counts,
+    keep_unchanged_on_error,
     reduce_to_width,
     spatial_graph,
+    warn_not_counts,
 )
 from remadom.nn import GNN_TYPES
 from remadom.train import CheckedTrainingPlan, SubgraphDataSplitter
@@ -39,6 +48,8 @@ logger = logging.getLogger(__name__)
 _PREFIX = "_stereomm_"
 _GRAPH_KEY = "stereomm_radius"
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+#: MuData modality names read as expression counts (a warning when they are not counts)
+_RNA_NAMES = ("rna", "gex", "expression", "mrna")
 MuDataObsmField = MuDataWrapper(ObsmField)
 
 
@@ -150,6 +161,7 @@ class STEREOMM(BaseModelClass):
 
     # ------------------------------------------------------------------ setup
     @classmethod
+    @keep_unchanged_on_error
     def setup_anndata(
         cls,
         adata: AnnData,
@@ -196,25 +208,41 @@ class STEREOMM(BaseModelClass):
         Raises
         ------
         ValueError
-            Missing coordinates or image features, NaN/inf values, non-count RNA, an unknown
-            reduction or scale, a graph of the wrong size. The AnnData is unchanged then.
+            Missing coordinates or image features, coordinates that are not finite
+            ``(n_obs, 2)`` or all identical, fewer than two spots, duplicated obs or var names,
+            NaN/inf values, non-count RNA (negative or non-integer values), spots with zero
+            counts, an unknown reduction or scale, a graph of the wrong size; on ``load``, other
+            spots or genes than at training. The AnnData is unchanged then. Boolean and float16
+            data are read as float32 with a warning.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         if not isinstance(adata, AnnData):
             raise ValueError(f"setup_anndata needs an AnnData, got {type(adata).__name__}; use setup_mudata for MuData.")
+        check_unique_names(adata)
+        check_n_obs(adata.n_obs, 2, "the AnnData", "the radius graph and the reduction need two or more spots")
         x, _, where = get_matrix(adata, layer)
+        x = as_float32(x, "rna", where)
+        check_counts(x, "rna", where, fix=(
+            "STEREOMM's setup_anndata reads raw RNA counts (it normalises and log-transforms them "
+            "itself): pass them (`layer='counts'`), or register a normalised matrix as a MuData "
+            "modality with setup_mudata, where non-count data are standardised and PCA-reduced."))
+        check_zero_cells(x, "rna", where, fix="`sc.pp.filter_cells(adata, min_counts=1)`")
         mats = {"rna": (x, where)}
+        signature = {"rna": (where, x.shape[1], adata.var_names)}
         if image_key is not None:
             if image_key not in adata.obsm:
                 raise ValueError(
                     f"obsm['{image_key}'] not found: compute image features first with "
                     "remadom.data.image_features(adata, ...) or pass image_key=None for RNA only."
                 )
-            mats["image"] = (np.asarray(adata.obsm[image_key]), f"obsm['{image_key}']")
+            img = as_float32(np.asarray(adata.obsm[image_key]), "image", f"obsm['{image_key}']")
+            mats["image"] = (img, f"obsm['{image_key}']")
+            signature["image"] = (f"obsm['{image_key}']", img.shape[1], None)
         cls._setup(adata, mats, setup_method_args, ObsmField, spatial_key, spatial_graph_key,
-                   radius_cutoff, n_dims, dim_reduction_method, scale, kwargs)
+                   radius_cutoff, n_dims, dim_reduction_method, scale, kwargs, signature)
 
     @classmethod
+    @keep_unchanged_on_error
     def setup_mudata(
         cls,
         mdata: MuData,
@@ -240,26 +268,44 @@ class STEREOMM(BaseModelClass):
         Raises
         ------
         ValueError
-            Unknown or empty modality, modalities on other spots, missing coordinates, NaN/inf,
-            unknown reduction or scale. The MuData is unchanged then.
+            Unknown or empty modality, modalities on other spots, duplicated obs or var names,
+            missing or malformed coordinates (as :meth:`setup_anndata`), fewer than two spots,
+            NaN/inf, spots with zero counts in a count modality, unknown reduction or scale; on
+            ``load``, other spots or features than at training. The MuData is unchanged then.
+
+        Warns
+        -----
+        UserWarning
+            When a modality named like expression (``rna``, ``gex``, ...) is not counts and is
+            therefore standardised as continuous features; when boolean or float16 data are
+            read as float32.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         modalities = check_modalities(mdata, modalities)
+        check_unique_names(mdata, modalities)
+        check_n_obs(mdata.n_obs, 2, "the MuData", "the radius graph and the reduction need two or more spots")
         layers = dict(layers or {})
         unknown = set(layers) - set(modalities)
         if unknown:
             raise ValueError(f"`layers` names modalities not in `modalities`: {sorted(unknown)}.")
-        mats = {}
+        mats, signature = {}, {}
         for m in modalities:
             check_same_obs(mdata, m)
-            x, _, where = get_matrix(mdata[m], layers.get(m))
+            x, kind, where = get_matrix(mdata[m], layers.get(m))
+            x = as_float32(x, m, where)
+            if kind != "obsm" and is_counts(x):
+                check_zero_cells(x, m, where)
+            elif kind != "obsm" and m.lower() in _RNA_NAMES:
+                warn_not_counts(x, m, where, "the continuous treatment (standardise, PCA)",
+                                "the count treatment (normalise, log1p, gene selection)")
             mats[m] = (x, f"modality '{m}' {where}")
+            signature[m] = (where, x.shape[1], None if kind == "obsm" else mdata[m].var_names)
         cls._setup(mdata, mats, setup_method_args, MuDataObsmField, spatial_key, spatial_graph_key,
-                   radius_cutoff, n_dims, dim_reduction_method, scale, kwargs)
+                   radius_cutoff, n_dims, dim_reduction_method, scale, kwargs, signature)
 
     @classmethod
     def _setup(cls, data, mats, setup_method_args, obsm_field, spatial_key, spatial_graph_key,
-               radius_cutoff, n_dims, method, scale, kwargs):
+               radius_cutoff, n_dims, method, scale, kwargs, signature=None):
         # --- validate everything before writing anything
         if method not in REDUCTIONS:
             raise ValueError(f"dim_reduction_method '{method}' is unknown; choose one of {REDUCTIONS}.")
@@ -274,9 +320,7 @@ class STEREOMM(BaseModelClass):
                 "remadom.data.spatial_graph(mdata) copies them up from the modalities' obsm) or "
                 "spatial_key= naming them."
             )
-        coords = np.asarray(data.obsm[spatial_key], dtype=np.float64)
-        if coords.ndim != 2 or coords.shape[0] != data.n_obs or not np.isfinite(coords).all():
-            raise ValueError(f"obsm['{spatial_key}'] must be finite (n_obs, 2) coordinates; got shape {coords.shape}.")
+        coords = check_coordinates(data.obsm[spatial_key], data.n_obs, f"obsm['{spatial_key}']")
         if radius_cutoff is not None and radius_cutoff <= 0:
             raise ValueError(f"radius_cutoff must be > 0 (coordinate units), got {radius_cutoff}.")
         for m, (x, where) in mats.items():
@@ -295,6 +339,8 @@ class STEREOMM(BaseModelClass):
             spatial_graph_key = f"{_GRAPH_KEY}_connectivities"
             logger.info("STEREOMM radius graph: cutoff %.4g coordinate units", radius)
         fields = [ObspField("spatial_graph", spatial_graph_key), obsm_field("coords", spatial_key)]
+        if signature is not None:  # first, so that load onto other data fails with its message
+            fields.insert(0, DataSignatureField(signature, check_obs=True, model_name="STEREOMM"))
         for m, v in inputs.items():
             data.obsm[f"{_PREFIX}{m}"] = v
             fields.append(obsm_field(f"{m}_input", f"{_PREFIX}{m}"))

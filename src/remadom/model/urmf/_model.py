@@ -15,17 +15,25 @@ from scvi.data.fields import LayerField, MuDataWrapper, ObsmField
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from remadom.data import (
+    DataSignatureField,
     MuDataObspField,
     ObspField,
+    as_float32,
+    check_coordinates,
     check_counts,
     check_finite,
     check_modalities,
+    check_n_obs,
     check_same_obs,
+    check_unique_names,
+    check_zero_cells,
     feature_graph,
     get_matrix,
     is_counts,
+    keep_unchanged_on_error,
     knn_transformer,
     propagate,
+    warn_not_counts,
 )
 from remadom.train import CheckedTrainingPlan
 
@@ -127,6 +135,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         )
 
     @classmethod
+    @keep_unchanged_on_error
     def setup_mudata(
         cls,
         mdata: MuData,
@@ -148,7 +157,10 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         propagations ``obsm[f"_urmf_{m}_input"]`` ``(n_obs, n_graphs * len(hops) * d_m)`` and the
         standardised targets ``obsm[f"_urmf_{m}_target"]``, and (if missing) each modality's
         feature graph ``mdata[m].obsp[f"{feature_graph_key}_connectivities"]``. Nothing else of
-        the user's object changes; on a validation error nothing changes at all.
+        the user's object changes; on any error nothing changes at all (what setup wrote on the
+        way, the feature graph included, is removed again). Boolean and float16 data are read as
+        float32 (with a warning); when no likelihood is given and ``.X``/the layer is not counts,
+        ``"gaussian"`` is chosen with a warning.
 
         Parameters
         ----------
@@ -187,12 +199,21 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         Raises
         ------
         ValueError
-            Unknown or empty modality, modality covering other spots, missing
-            ``obsm[spatial_key]`` or graph, graph of the wrong size, NaN/inf values, negative or
-            non-integer values under ``"nb"``, unknown likelihood.
+            Unknown or empty modality, modality covering other spots, duplicated obs or var
+            names, missing ``obsm[spatial_key]`` or graph, coordinates that are not finite
+            ``(n_obs, 2)`` or all identical, graph of the wrong size, fewer spots than
+            ``n_feature_neighbors + 1`` (2 without the feature graph), NaN/inf values, negative or
+            non-integer values or all-zero spots under ``"nb"``, unknown likelihood; on ``load``,
+            other spots, features or graph than at training.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         modalities = check_modalities(mdata, modalities)
+        check_unique_names(mdata, modalities)
+        check_n_obs(mdata.n_obs, n_feature_neighbors + 1 if use_feature_graph else 2, "the MuData",
+                    f"the feature kNN graph has k={n_feature_neighbors}" if use_feature_graph
+                    else "inputs are standardised over spots")
+        if spatial_key is not None and spatial_key in mdata.obsm:
+            check_coordinates(mdata.obsm[spatial_key], mdata.n_obs, f"mdata.obsm['{spatial_key}']")
         layers = dict(layers or {})
         likelihoods = dict(likelihoods or {})
         for name, d in (("layers", layers), ("likelihoods", likelihoods)):
@@ -216,10 +237,12 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         graph_field.validate_field(mdata)
 
         # --- validate every modality before writing anything
-        resolved, mats = {}, {}
+        resolved, mats, signature = {}, {}, {}
         for m in modalities:
             check_same_obs(mdata, m)
             x, kind, where = get_matrix(mdata[m], layers.get(m))
+            x = as_float32(x, m, where)
+            signature[m] = (where, x.shape[1], None if kind == "obsm" else mdata[m].var_names)
             if x.shape[1] == 0:
                 raise ValueError(
                     f"modality '{m}': {where} is empty (no features); drop the modality or point "
@@ -228,6 +251,8 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             lik = likelihoods.get(m)
             if lik is None:
                 lik = "gaussian" if kind == "obsm" or not is_counts(x, 1_000_000) else "nb"
+                if kind != "obsm" and lik == "gaussian":
+                    warn_not_counts(x, m, where, "likelihood 'gaussian'", "likelihood 'nb'")
             if lik not in _LIKELIHOODS:
                 raise ValueError(
                     f"modality '{m}': unknown likelihood '{lik}'; choose one of {_LIKELIHOODS}."
@@ -239,6 +264,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
                         "representation; use likelihood 'gaussian' or a counts layer."
                     )
                 check_counts(x, m, where)
+                check_zero_cells(x, m, where)
             else:
                 check_finite(x, m, where)
             resolved[m], mats[m] = lik, (x, kind)
@@ -259,7 +285,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
 
         # --- compute and write
         spatial = graph_field.get_graph(mdata)
-        fields = [graph_field]
+        fields = [DataSignatureField(signature, check_obs=True, model_name="URMF"), graph_field]
         for m in modalities:
             x, kind = mats[m]
             rep = _encoder_input(x, resolved[m])
