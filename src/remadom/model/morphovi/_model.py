@@ -345,6 +345,8 @@ class MORPHOVI(BaseModelClass):
         accelerator: str = "auto",
         devices: int | str = "auto",
         ckpt_path: str | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         **trainer_kwargs,
     ):
         """Adversarial training (seed option names).
@@ -368,6 +370,10 @@ class MORPHOVI(BaseModelClass):
             Loss -> first phase, and phase -> iterations (:class:`remadom.train.PhaseSchedule`).
         ckpt_path
             Resume from this Lightning checkpoint (``remadom fit --resume`` finds the last one).
+        checkpoint_dir, resume
+            As in the other models: write ``checkpoint_dir/last.ckpt`` after every epoch
+            (:class:`~remadom.train.ResumeCheckpoint`, a failed run keeps the last good file);
+            ``resume`` continues from it (instead of ``ckpt_path``).
         **trainer_kwargs
             Passed to Lightning (``logger``, ``callbacks``, ``enable_progress_bar``, ...).
 
@@ -399,6 +405,11 @@ class MORPHOVI(BaseModelClass):
         from lightning.pytorch.callbacks import ModelCheckpoint
         from scvi.train._logger import SimpleLogger
 
+        from remadom.train import add_checkpointing
+
+        trainer_kwargs["ckpt_path"] = ckpt_path
+        add_checkpointing(trainer_kwargs, checkpoint_dir, resume)
+        ckpt_path = trainer_kwargs.pop("ckpt_path")
         callbacks = list(trainer_kwargs.get("callbacks") or [])
         trainer_kwargs.setdefault("enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks))
         trainer_kwargs.setdefault("logger", SimpleLogger())

@@ -514,6 +514,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         early_stopping: bool = False,
         plan_kwargs: dict | None = None,
         balance_by: str | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         **kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -531,13 +533,21 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         plan_kwargs
             For :class:`~remadom.train.CheckedTrainingPlan`; defaults ``lr=1e-3``,
             ``n_epochs_kl_warmup=max_epochs // 4``.
+        checkpoint_dir
+            Write the full training state to ``checkpoint_dir/last.ckpt`` after every epoch
+            (:class:`~remadom.train.ResumeCheckpoint`; a failed run keeps the last good file).
+        resume
+            Continue from ``checkpoint_dir/last.ckpt`` after a crash (same data, setup, model and
+            ``train()`` arguments); ``model.history`` then holds the resumed epochs only.
         **kwargs
-            Passed on to Lightning (``accelerator``, ``devices``, ``precision``, ...).
+            Passed on to Lightning (``accelerator``, ``devices``, ``precision``, ``ckpt_path``, ...).
 
         Raises
         ------
         remadom.train.NonFiniteLossError
             If a loss becomes NaN or inf.
+        FileNotFoundError, FileExistsError
+            ``resume`` without a checkpoint; a checkpoint in ``checkpoint_dir`` without ``resume``.
         """
         if max_epochs is None:
             max_epochs = int(np.clip(np.ceil(1e6 / self.adata.n_obs), 30, 400))
@@ -556,6 +566,9 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         if self.module.bank.shape[0]:
             kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
                                    LatentBank(lambda: self.get_latent_representation())]
+        from remadom.train import add_checkpointing
+
+        add_checkpointing(kwargs, checkpoint_dir, resume, validate=early_stopping)
         return super().train(max_epochs=max_epochs, batch_size=batch_size, train_size=train_size,
                              validation_size=validation_size, early_stopping=early_stopping,
                              plan_kwargs=plan_kwargs, **kwargs)

@@ -374,6 +374,8 @@ class STEREOMM(BaseModelClass):
         accelerator: str = "auto",
         devices: int | str = "auto",
         plan_kwargs: dict | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         **trainer_kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -392,9 +394,15 @@ class STEREOMM(BaseModelClass):
             L2 penalty of the optimiser.
         plan_kwargs
             More :class:`~remadom.train.CheckedTrainingPlan` arguments.
+        checkpoint_dir
+            Write the full training state to ``checkpoint_dir/last.ckpt`` after every epoch
+            (:class:`~remadom.train.ResumeCheckpoint`; a failed run keeps the last good file).
+        resume
+            Continue from ``checkpoint_dir/last.ckpt`` after a crash (same data, setup, model and
+            ``train()`` arguments); ``model.history`` then holds the resumed epochs only.
         **trainer_kwargs
             Passed to Lightning's Trainer (``precision``, ``gradient_clip_val``, ``logger``,
-            ``enable_progress_bar``, ``callbacks``, ...).
+            ``enable_progress_bar``, ``callbacks``, ``ckpt_path``, ...).
 
         Raises
         ------
@@ -402,6 +410,8 @@ class STEREOMM(BaseModelClass):
             Unknown ``opt``.
         remadom.train.NonFiniteLossError
             If a loss becomes NaN or inf.
+        FileNotFoundError, FileExistsError
+            ``resume`` without a checkpoint; a checkpoint in ``checkpoint_dir`` without ``resume``.
         """
         if opt.lower() not in _OPTIMIZERS:
             raise ValueError(f"opt='{opt}' is unknown; choose one of {list(_OPTIMIZERS)}.")
@@ -412,6 +422,9 @@ class STEREOMM(BaseModelClass):
         splitter = self._splitter(batch_size, shuffle=True)
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         trainer_kwargs.setdefault("check_val_every_n_epoch", None)
+        from remadom.train import add_checkpointing
+
+        add_checkpointing(trainer_kwargs, checkpoint_dir, resume)
         runner = TrainRunner(self, training_plan=plan, data_splitter=splitter, max_epochs=max_epochs,
                              accelerator=accelerator, devices=devices, **trainer_kwargs)
         self._batch_size = batch_size

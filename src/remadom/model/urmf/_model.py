@@ -331,6 +331,8 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         validation_size: float | None = None,
         early_stopping: bool = False,
         plan_kwargs: dict | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         **kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -354,18 +356,31 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             ``max_epochs / 400`` (0.125 from 6,400 spots up, 0.62 on the 1,296-spot lymph node);
             every figure in ``benchmarks/README.md`` was measured this way.
             ``{"n_epochs_kl_warmup": ...}`` changes it.
+        checkpoint_dir
+            Write the full training state to ``checkpoint_dir/last.ckpt`` after every epoch
+            (:class:`~remadom.train.ResumeCheckpoint`; a failed run keeps the last good file).
+        resume
+            Continue from ``checkpoint_dir/last.ckpt`` after a crash: same data, setup, model
+            and ``train()`` arguments give the uninterrupted run's result. ``model.history``
+            then holds the resumed epochs only.
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to Lightning
-            (``accelerator``, ``devices``, ``precision``, ``gradient_clip_val``, ``logger``, ...).
+            (``accelerator``, ``devices``, ``precision``, ``gradient_clip_val``, ``logger``,
+            ``ckpt_path``, ...).
 
         Raises
         ------
         remadom.train.NonFiniteLossError
             If a loss becomes NaN or inf.
+        FileNotFoundError, FileExistsError
+            ``resume`` without a checkpoint; a checkpoint in ``checkpoint_dir`` without ``resume``.
         """
         if max_epochs is None:
             max_epochs = int(np.clip(np.ceil(320_000 / self.adata.n_obs), 50, 400))
         plan_kwargs = {"lr": 2e-3, "weight_decay": 1e-5, **(plan_kwargs or {})}
+        from remadom.train import add_checkpointing
+
+        add_checkpointing(kwargs, checkpoint_dir, resume, validate=early_stopping)
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
