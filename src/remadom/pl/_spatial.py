@@ -162,7 +162,8 @@ def domains(
     return_fig
         Return the figure.
     **kwargs
-        Passed to :func:`squidpy.pl.spatial_scatter` (e.g. ``img_alpha``, ``legend_loc``).
+        Passed to :func:`squidpy.pl.spatial_scatter` (e.g. ``img_alpha``, ``legend_loc``;
+        ``crop_coord``, by default the spots' extent plus a margin).
 
     Returns
     -------
@@ -197,6 +198,12 @@ def domains(
         adata.uns["spatial"] = {lib_id: {"images": {img_key: images[img_key]}, "scalefactors": factors}}
         spot = {"shape": "circle", "size": spot_scale, "library_id": lib_id, "img_res_key": img_key,
                 "scale_factor": scale_factor}
+        if "crop_coord" not in kwargs:  # the tissue under the spots, not the whole slide
+            pad = 0.05 * float((xy.max(0) - xy.min(0)).max()) + factors["spot_diameter_fullres"]
+            (x0, y0), (x1, y1) = xy.min(0) - pad, xy.max(0) + pad
+            h, w = np.asarray(images[img_key]).shape[:2]
+            sf = scale_factor or factors.get(f"tissue_{img_key}_scalef", 1.0)
+            kwargs["crop_coord"] = (max(x0, 0.0), max(y0, 0.0), min(x1, w / sf), min(y1, h / sf))
     else:
         spot = {"shape": None, "size": size, "img": False, "library_id": "spots"}
 
