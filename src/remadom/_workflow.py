@@ -71,14 +71,21 @@ def add_image_modality(mdata: md.MuData, cfg: RunConfig) -> None:
     mdata.update()
 
 
-def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
+def run(cfg: RunConfig, progress_bar: bool = True, resume: bool = False) -> dict:
     """Execute a validated configuration; returns the scores and output paths.
+
+    Training writes ``outputs.dir/checkpoints/last.ckpt`` after every epoch and removes it once
+    the run has finished; after a crash ``resume=True`` (``remadom fit --resume``) continues
+    from it with the same configuration.
 
     Raises
     ------
     FileExistsError
-        If the output model folder exists and ``outputs.overwrite`` is false (checked before
-        training, so nothing on disk is touched by a failed run).
+        If the output model folder exists and ``outputs.overwrite`` is false, or a crashed run's
+        checkpoint is there without ``resume`` (checked before training, so nothing on disk is
+        touched by a failed run).
+    FileNotFoundError
+        ``resume`` without a checkpoint.
     """
     out = Path(cfg.outputs.dir)
     model_dir = out / "model"
@@ -86,6 +93,15 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         raise FileExistsError(
             f"'{model_dir}' exists; set outputs.overwrite: true or choose another outputs.dir."
         )
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at '{last}'; run without --resume first.")
+    if not resume and last.exists():
+        if not cfg.outputs.overwrite:
+            raise FileExistsError(f"'{last}' holds an unfinished run; use --resume to continue it, "
+                                  "set outputs.overwrite: true, or choose another outputs.dir.")
+        last.unlink()
     scvi.settings.seed = cfg.train.seed
     mdata = load_data(cfg)
     if "image" in cfg.setup.modalities and "image" not in mdata.mod:
@@ -129,13 +145,17 @@ def run(cfg: RunConfig, progress_bar: bool = True) -> dict:
         model = cls(mdata, problem=cfg.problem or "mosaic", heads=cfg.heads, **cfg.model_kwargs)
     t = cfg.train
     common = {"accelerator": t.accelerator, "devices": t.devices, "enable_progress_bar": progress_bar,
-              **({"batch_size": t.batch_size} if t.batch_size else {}), **t.trainer}
+              **({"batch_size": t.batch_size} if t.batch_size else {}), **t.trainer,
+              "checkpoint_dir": str(ckpt_dir), "resume": resume}
     if cfg.model == "stereomm":
         model.train(**({"max_epochs": t.max_epochs} if t.max_epochs else {}),
                     **({"lr": t.lr} if t.lr else {}), **({"opt": t.opt} if t.opt else {}), **common)
     else:
         model.train(max_epochs=t.max_epochs, early_stopping=t.early_stopping, train_size=t.train_size,
                     plan_kwargs={"lr": t.lr} if t.lr else None, **common)
+    last.unlink(missing_ok=True)  # finished: nothing to resume
+    if ckpt_dir.is_dir() and not any(ckpt_dir.iterdir()):
+        ckpt_dir.rmdir()
     key = cfg.outputs.latent_key or f"X_{cfg.model}"
     mdata.obsm[key] = model.get_latent_representation()
     result: dict = {"latent_key": key}

@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.add_argument("--output-path", default=None,
                      help="MORPHOVI: folder for logs/, outputs/<config>/{checkpoints,images}")
-    fit.add_argument("--resume", action="store_true", help="MORPHOVI: continue from the last checkpoint")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue a crashed run from its last checkpoint (outputs.dir/checkpoints; "
+                          "MORPHOVI: --output-path/outputs/<config>/checkpoints)")
     demo = sub.add_parser("demo", help="URMF on the bundled real data: scores and plots")
     demo.add_argument("--outdir", default="remadom_demo")
     demo.add_argument("--seed", type=int, default=0)
@@ -105,7 +107,7 @@ def _fit(args) -> int:
             else:
                 from ._workflow import run
 
-                result = run(cfg, progress_bar=not args.no_progress)
+                result = run(cfg, progress_bar=not args.no_progress, resume=args.resume)
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         return _error(err)
     print(json.dumps(result, indent=2))
