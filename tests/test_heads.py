@@ -215,3 +215,25 @@ def test_non_finite_gradient_stops_training_with_a_clear_error():
     model = MOSAICVI(m, heads=[_NaNGradientHead(weight=1.0)], n_latent=4, n_hidden=16)
     with pytest.raises(NonFiniteLossError, match="non-finite gradient of"):
         model.train(max_epochs=1, batch_size=30, enable_progress_bar=False)
+
+
+def test_gw_converges_silently_and_reports_non_convergence_once():
+    import warnings
+
+    torch.manual_seed(0)
+    z = torch.randn(128, 8)
+    groups = torch.arange(128) % 2
+    head = GWHead()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert torch.isfinite(head.loss(z, groups))
+    assert not rec and head.n_solves == 3 and head.n_unconverged == 0
+    short = GWHead(sinkhorn_max_iter=2)  # too few Sinkhorn iterations: one warning for all steps
+    with pytest.warns(RuntimeWarning, match="did not converge") as rec:
+        for _ in range(3):
+            assert torch.isfinite(short.loss(z, groups))
+    assert len([w for w in rec if "converge" in str(w.message)]) == 1
+    assert short.n_unconverged == short.n_solves == 3
+    with pytest.raises(ValueError, match="sinkhorn_rtol"):
+        GWHead(sinkhorn_rtol=0)
