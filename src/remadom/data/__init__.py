@@ -6,7 +6,7 @@ from ._image import image_features, image_modality
 from ._link import link_features
 from ._mosaic import pad_rows, presence_mask
 from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
-from ._propagate import normalized_adjacency, propagate
+from ._propagate import neighbor_mean, normalized_adjacency, ppr_propagate, propagate
 from ._reduce import REDUCTIONS, SCALES, reduce_to_width, select_genes
 from ._validate import (
     as_float32,
@@ -51,11 +51,13 @@ __all__ = [
     "knn_transformer",
     "link_features",
     "lsi_atac",
+    "neighbor_mean",
     "normalized_adjacency",
     "pca_protein",
     "pca_rna",
     "pad_rows",
     "presence_mask",
+    "ppr_propagate",
     "propagate",
     "REDUCTIONS",
     "SCALES",

@@ -1,7 +1,7 @@
 """Data sets: small real subsets shipped in the package, and pooch loaders for larger ones."""
 
-from ._bundled import her2st_c2, lymph_node_s1
+from ._bundled import her2st_b1, her2st_c2, lymph_node_s1
 from ._remote import REGISTRY, fetch, lymph_node_full, pancreas_st
 from ._synthetic import synthetic_spatial
 
-__all__ = ["REGISTRY", "fetch", "her2st_c2", "lymph_node_full", "lymph_node_s1", "pancreas_st", "synthetic_spatial"]
+__all__ = ["REGISTRY", "fetch", "her2st_b1", "her2st_c2", "lymph_node_full", "lymph_node_s1", "pancreas_st", "synthetic_spatial"]

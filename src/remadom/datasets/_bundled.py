@@ -45,3 +45,22 @@ def her2st_c2() -> ad.AnnData:
     provenance in ``uns["provenance"]``.
     """
     return ad.read_h5ad(str(_FILES / "her2st_c2_he.h5ad"))
+
+
+def her2st_b1() -> ad.AnnData:
+    """HER2+ breast tumour section B1, spatial transcriptomics counts with pathologist labels.
+
+    295 spots x 9945 genes (genes detected in at least 10 spots); ``.X`` raw counts (CSR,
+    float32); ``obsm["spatial"]`` full-resolution pixel coordinates of the spot centres;
+    ``obs["label"]`` the pathologist's annotation (5 regions: connective tissue, adipose tissue,
+    invasive cancer, breast glands, undetermined); ``obs["expr_cluster"]`` the authors'
+    expression clusters. No image.
+
+    Source: Andersson et al., Nat Commun 2021 (github almaan/her2st; the authors' public Zenodo
+    deposit 3957257; cite the paper). Full provenance in ``uns["provenance"]``.
+
+    Returns
+    -------
+    AnnData ``295 x 9945``.
+    """
+    return ad.read_h5ad(str(_FILES / "her2st_b1.h5ad"))
