@@ -77,8 +77,8 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         Spatial readout of :meth:`get_latent_representation`: the posterior mean is averaged
         over each spot and its spatial neighbours this many times (default 1; 0 = none). On
         the labelled sections of ``benchmarks/README.md`` (her2st A1-D1, lymph node; 3 seeds)
-        one hop raised the mean Leiden ARI from 0.163 to 0.185 and the domains' Moran's I from
-        0.42 to 0.68 at an unchanged k-means ARI (0.334 vs 0.328).
+        one hop raised the mean Leiden ARI from 0.160 to 0.183 and the domains' Moran's I from
+        0.38 to 0.67 at a tied k-means ARI (0.302 vs 0.299); see ``docs/urmf.md``.
     **module_kwargs
         Passed to :class:`~remadom.model.urmf.URMFModule` (switches ``use_gating``,
         ``use_channel_gate``, ``use_udr``, ``use_tsa``, on by default, and ``use_euro``, off by
