@@ -133,11 +133,10 @@ def run_morphovi(cfg: MorphoConfig, config_path: str | Path, output_path: str | 
 
 
 def _train(model, cfg, ckpt, p, name, latents, progress_bar):
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
     from scvi.train._logger import SimpleLogger
 
-    from .train import LatentStats
+    from .train import LatentStats, ResumeCheckpoint
 
     model.train(
         max_iter=cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, beta1=cfg.beta1, beta2=cfg.beta2,
@@ -146,7 +145,7 @@ def _train(model, cfg, ckpt, p, name, latents, progress_bar):
         prior_loss_warmup=cfg.prior_loss_warmup, loss_schedule=dict(cfg.loss_schedule),
         phase_durations=dict(cfg.phase_durations), ckpt_path=None if ckpt is None else str(ckpt),
         logger=[SimpleLogger(), TensorBoardLogger(save_dir=str(p["logs"]), name=name, version="")],
-        callbacks=[ModelCheckpoint(dirpath=str(p["ckpt"]), save_last=True, save_top_k=1, every_n_epochs=1),
+        callbacks=[ResumeCheckpoint(p["ckpt"]),  # last.ckpt only, replaced by rename
                    LatentStats(latents, every=max(1, _epochs(model, cfg) // 10))],
         enable_progress_bar=progress_bar,
     )
