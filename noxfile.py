@@ -62,14 +62,20 @@ def bench(session: nox.Session) -> None:
     STEREOMM time/memory to 100k spots.
 
     ``nox -s bench -- urmf`` (or ``mosaicvi``, ``heads``, ``stereomm``) runs one; default all.
+    ``nox -s bench -- spatial_domains`` (not in the default set) runs the side-by-side spatial-domain
+    benchmark against BANKSY, GraphST, STAGATE, SpaGCN, CellCharter and SpatialGlue.
     The real-data evidence scripts (``benchmarks/*_real_data.py``) need ../shared/data and are
     run by hand (commands in benchmarks/README.md).
     """
     _install(session, "dev,bench")
     session.install("--no-deps", "SpatialGlue")
+    # spatial-domain peers for benchmarks/spatial_domains.py (their pins leave torch alone)
+    session.install("pybanksy==1.3.5", "graphst-modern==1.1.1.post3", "stagate-modern==1.0.0.post1",
+                    "spagcn-modern==1.4.1", "cellcharter==0.3.7")
     which = session.posargs or ["urmf", "mosaicvi", "heads", "stereomm"]
     scripts = {"urmf": ["benchmarks/urmf_vs_spatialglue.py"], "mosaicvi": ["benchmarks/mosaicvi_vs_scvi.py"],
                "heads": ["benchmarks/heads.py"],
-               "stereomm": ["benchmarks/stereomm_real_data.py", "--only", "speed"]}
+               "stereomm": ["benchmarks/stereomm_real_data.py", "--only", "speed"],
+               "spatial_domains": ["benchmarks/spatial_domains.py"]}  # needs ../shared/data
     for name in which:
         session.run("python", *scripts[name])
