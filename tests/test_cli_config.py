@@ -69,7 +69,8 @@ def test_cli_fit_bad_config_exit_code(tmp_path, capsys):
 MOSAIC = {
     "model": "mosaicvi",
     "problem": "mosaic",
-    "data": {"dataset": "lymph_node_s1"},
+    # one of the 3484 spots has no ADT count: count models refuse it, so the run drops it
+    "data": {"dataset": "lymph_node_s1", "min_counts": 1},
     "setup": {"modalities": ["prot"]},
     "model_kwargs": {"n_latent": 8},
     "train": {"max_epochs": 3},
@@ -140,7 +141,7 @@ def test_cli_fit_stereomm_toy_run(tmp_path):
 
 def test_cli_fit_priorvi_with_spatial_modality(tmp_path):
     """PRIORVI from YAML on the bundled lymph node panel, coordinates as a 'spatial' modality."""
-    cfg = {"model": "priorvi", "data": {"dataset": "lymph_node_s1"},
+    cfg = {"model": "priorvi", "data": {"dataset": "lymph_node_s1", "min_counts": 1},
            "setup": {"modalities": ["prot"], "spatial_key": "spatial"},
            "model_kwargs": {"prior": "mog", "n_components": 5},
            "train": {"max_epochs": 3},

@@ -43,7 +43,22 @@ def load_data(cfg: RunConfig) -> md.MuData:
         if not path.exists():
             raise FileNotFoundError(f"data.path '{path}' does not exist.")
         obj = md.read_h5mu(path) if path.suffix == ".h5mu" else ad.read_h5ad(path)
-    return obj if isinstance(obj, md.MuData) else as_mudata(obj, cfg.data.modality_name)
+    mdata = obj if isinstance(obj, md.MuData) else as_mudata(obj, cfg.data.modality_name)
+    return drop_low_count_cells(mdata, cfg.data.min_counts)
+
+
+def drop_low_count_cells(mdata: md.MuData, min_counts: int) -> md.MuData:
+    """Drop observations with fewer than ``min_counts`` total counts in any modality (logged)."""
+    if not min_counts:
+        return mdata
+    keep = np.ones(mdata.n_obs, dtype=bool)
+    for name, a in mdata.mod.items():
+        low = np.asarray(a.X.sum(1)).ravel() < min_counts
+        if low.any():
+            logger.warning("data.min_counts=%d: modality '%s' has %d observations below it; dropped",
+                           min_counts, name, int(low.sum()))
+            keep &= ~np.asarray(mdata.obs_names.isin(a.obs_names[low]))
+    return mdata if keep.all() else mdata[keep].copy()
 
 
 def add_image_modality(mdata: md.MuData, cfg: RunConfig) -> None:

@@ -31,7 +31,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-_DATASETS = ("lymph_node_s1", "her2st_c2", "synthetic_spatial")
+_DATASETS = ("lymph_node_s1", "her2st_b1", "her2st_c2", "synthetic_spatial")
 
 
 class ImageConfig(_Strict):
@@ -49,12 +49,15 @@ class DataConfig(_Strict):
 
     path: str | None = Field(None, description=".h5mu or .h5ad file")
     dataset: str | None = Field(
-        None, description="bundled data set: lymph_node_s1, her2st_c2, or synthetic_spatial (toy run)")
+        None, description="bundled data set: lymph_node_s1, her2st_b1, her2st_c2, or synthetic_spatial (toy run)")
     modality_name: str = Field("rna", description="modality name for a .h5ad file")
     preprocess: dict[str, Literal["rna", "protein", "atac", "none"]] = Field(
         default_factory=dict, description="per modality: rna (PCA), protein (CLR+PCA), atac (LSI)"
     )
     n_comps: int = Field(50, gt=0)
+    min_counts: int = Field(
+        0, ge=0, description="drop observations with fewer total counts than this in any modality "
+        "before setup (the number dropped is logged); 0 keeps all")
     image: ImageConfig | None = Field(
         None, description="compute H&E features into an 'image' modality (obsm X_image is used if present)")
 
