@@ -34,6 +34,7 @@ from remadom.data import (
 from remadom.nn import GAN_TYPES
 from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
 
+from ..base import RemadomModelMixin
 from ._module import LOSSES, MORPHOVIModule
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _prepare(x, name: str, where: str, nan_policy: str | None) -> tuple[np.ndarr
     return np.nan_to_num(z, nan=0.0).astype(np.float32), observed, info
 
 
-class MORPHOVI(BaseModelClass):
+class MORPHOVI(RemadomModelMixin, BaseModelClass):
     """Unpaired morphology <-> gene-expression integration (seed: morpho_integration).
 
     Two VAEs map modality A and modality B of *different* cells into one latent space; a latent
@@ -310,11 +311,8 @@ class MORPHOVI(BaseModelClass):
         adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
-    @staticmethod
-    def remove_inputs(mdata: MuData) -> None:
-        """Delete the ``obsm["_morphovi_*"]`` arrays written by setup (rebuilt by setup / ``load``)."""
-        for k in [k for k in mdata.obsm if k.startswith(_PREFIX)]:
-            del mdata.obsm[k]
+    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_morphovi_*"]
+    _INPUT_PREFIXES = (_PREFIX,)
 
     def _validate_anndata(self, adata=None, copy_if_view: bool = True):
         if adata is not None and f"{_PREFIX}mask" not in adata.obsm:
@@ -347,15 +345,21 @@ class MORPHOVI(BaseModelClass):
         ckpt_path: str | None = None,
         checkpoint_dir: str | None = None,
         resume: bool = False,
+        max_epochs: int | None = None,
+        max_steps: int | None = None,
         **trainer_kwargs,
     ):
         """Adversarial training (seed option names).
+
+        MORPHOVI counts training in iterations (``max_iter``, the seed's name); ``max_epochs``
+        and ``max_steps`` (scvi-tools' names) are accepted instead of it.
 
         Parameters
         ----------
         max_iter
             Iterations (generator steps); rounded up to whole epochs over both modalities'
-            group-balanced minibatches.
+            group-balanced minibatches (``ceil(n_obs / batch_size)`` iterations per epoch).
+            Ignored when ``max_epochs`` or ``max_steps`` is given.
         batch_size
             Cells per minibatch (about half of each modality).
         lr, beta1, beta2, weight_decay
@@ -374,6 +378,11 @@ class MORPHOVI(BaseModelClass):
             As in the other models: write ``checkpoint_dir/last.ckpt`` after every epoch
             (:class:`~remadom.train.ResumeCheckpoint`, a failed run keeps the last good file);
             ``resume`` continues from it (instead of ``ckpt_path``).
+        max_epochs
+            Train this many epochs, i.e. ``max_epochs * ceil(n_obs / batch_size)`` iterations
+            (instead of ``max_iter``).
+        max_steps
+            Alias of ``max_iter`` (iterations, rounded up to whole epochs).
         **trainer_kwargs
             Passed to Lightning (``logger``, ``callbacks``, ``enable_progress_bar``, ...).
 
@@ -381,8 +390,16 @@ class MORPHOVI(BaseModelClass):
         ------
         ValueError
             A loss in ``loss_schedule`` that does not exist, a phase missing from
-            ``phase_durations``, a negative weight, an unknown ``lr_policy``.
+            ``phase_durations``, a negative weight, an unknown ``lr_policy``; both
+            ``max_epochs`` and ``max_steps``, or either below 1.
         """
+        if max_epochs is not None and max_steps is not None:
+            raise ValueError("pass max_epochs or max_steps, not both (MORPHOVI counts iterations: max_iter).")
+        for name, value in (("max_epochs", max_epochs), ("max_steps", max_steps)):
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value} (MORPHOVI counts iterations: max_iter).")
+        if max_steps is not None:
+            max_iter = int(max_steps)
         unknown = set(loss_schedule or {}) - set(LOSSES)
         if unknown:
             raise ValueError(f"loss_schedule names unknown losses {sorted(unknown)}; losses: {LOSSES}.")
@@ -398,7 +415,7 @@ class MORPHOVI(BaseModelClass):
         splitter = BalancedDataSplitter(self.adata_manager, train_size=1.0, batch_size=batch_size,
                                         balance_groups=groups)
         steps = int(np.ceil(self.adata.n_obs / batch_size))
-        max_epochs = max(1, int(np.ceil(max_iter / steps)))
+        max_epochs = max(1, int(np.ceil(max_iter / steps))) if max_epochs is None else int(max_epochs)
         plan = AdversarialTrainingPlan(self.module, weights, schedule, lr=lr, beta1=beta1, beta2=beta2,
                                        weight_decay=weight_decay, lr_policy=lr_policy,
                                        step_size=step_size, gamma=gamma)
@@ -422,25 +439,43 @@ class MORPHOVI(BaseModelClass):
 
     # ------------------------------------------------------------------ outputs
     @torch.inference_mode()
-    def get_latent_representation(self, mdata: MuData | None = None, modality: str | None = None,
-                                  batch_size: int = 1024) -> np.ndarray:
+    def get_latent_representation(self, adata: MuData | None = None, indices=None,
+                                  give_mean: bool = True, batch_size: int | None = None,
+                                  modality: str | None = None, *,
+                                  mdata: MuData | None = None) -> np.ndarray:
         """Latent means ``(n_obs, n_latent)``: each cell through the VAE of the modality it has.
 
         Parameters
         ----------
+        adata
+            MuData set up like the training data (default: the training data).
+        indices
+            Cells to return (default all).
+        give_mean
+            The posterior mean (default) or one sample of the cell's modality's posterior.
+        batch_size
+            Cells per inference minibatch (default 1024).
         modality
             Only this modality's cells (others are NaN); default: every cell (cells with both
             modalities through modality A).
+        mdata
+            Deprecated alias of ``adata`` (one release; warns).
+
+        Returns
+        -------
+        ``(n_obs, n_latent)`` (or ``(len(indices), n_latent)``) float32 array in obs order.
 
         Raises
         ------
         ValueError
             Unknown modality.
         """
+        mdata = self._data_arg(adata, mdata)
+        batch_size = self._batch_size_arg(batch_size)
         if modality is not None and modality not in self.modalities:
             raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
         mdata = self._validate_anndata(mdata)
-        dl = self._make_data_loader(adata=mdata, batch_size=batch_size)
+        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
         self.module.eval()
         out = []
         for tensors in dl:
@@ -450,7 +485,8 @@ class MORPHOVI(BaseModelClass):
             for key, rows in order:
                 if modality is not None and self.modalities["ab".index(key)] != modality:
                     continue
-                z[rows.cpu()] = inf[f"q_{key}"].loc.cpu()
+                q = inf[f"q_{key}"]
+                z[rows.cpu()] = (q.loc if give_mean else q.sample()).cpu()
             out.append(z)
         return torch.cat(out).numpy().astype(np.float32)
 

@@ -42,6 +42,7 @@ from remadom.data import stored_values as _values
 from remadom.heads import AlignmentHead, make_head
 from remadom.train import BalancedDataSplitter, CheckedTrainingPlan, LatentBank
 
+from ..base import RemadomModelMixin
 from ._module import MOSAICVIModule
 from ._presets import PRESETS, preset
 
@@ -78,7 +79,7 @@ def _matrix(adata: AnnData, key: str | None, m: str):
     return x, where
 
 
-class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """Mosaic-first multimodal VAE: any cell may have any subset of the registered modalities.
 
     One encoder per modality gives a Gaussian expert; the product of the experts a cell has
@@ -488,14 +489,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
-    @staticmethod
-    def remove_inputs(mdata: MuData) -> None:
-        """Delete the ``obsm["_mosaicvi_*"]`` arrays written by :meth:`setup_mudata`.
-
-        Call before writing the MuData to disk; ``setup_mudata`` (also run by ``load``) rebuilds them.
-        """
-        for k in [k for k in mdata.obsm if k.startswith(_PREFIX)]:
-            del mdata.obsm[k]
+    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_mosaicvi_*"]
+    _INPUT_PREFIXES = (_PREFIX,)
 
     def _validate_anndata(self, adata=None, copy_if_view: bool = True):
         """As scvi-tools, but new MuData is set up with this model's setup arguments first."""
@@ -591,21 +586,33 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     @torch.inference_mode()
     def get_latent_representation(
         self,
-        mdata: MuData | None = None,
+        adata: MuData | None = None,
         indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
         representation: str = "z_bio",
         modality: str | list[str] | None = None,
-        give_mean: bool = True,
-        batch_size: int = 1024,
+        *,
+        mdata: MuData | None = None,
     ) -> np.ndarray:
         """Posterior mean (or a sample) of ``z_bio`` or ``z_tech``.
 
         Parameters
         ----------
+        adata
+            MuData set up like the training data (default: the training data).
+        indices
+            Cells to return (default all).
+        give_mean
+            The posterior mean (default) or one sample.
+        batch_size
+            Cells per inference minibatch (default 1024).
         representation
             ``"z_bio"`` (biology, PoE over the cell's modalities) or ``"z_tech"`` (covariates).
         modality
             Restrict the PoE to these modalities (a cell lacking all of them gets the prior mean).
+        mdata
+            Deprecated alias of ``adata`` (one release; warns).
 
         Returns
         -------
@@ -620,6 +627,8 @@ class MOSAICVI(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(f"representation must be 'z_bio' or 'z_tech', got '{representation}'.")
         if representation == "z_tech" and not self.module.n_latent_tech:
             raise ValueError("no z_tech: register batch_key= or study_key= in setup_mudata.")
+        mdata = self._data_arg(adata, mdata)
+        batch_size = self._batch_size_arg(batch_size)
         use = self._modalities_arg(modality, "get_latent_representation")
         mdata = self._validate_anndata(mdata)
         dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)

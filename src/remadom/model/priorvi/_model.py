@@ -215,11 +215,8 @@ class PRIORVI(MOSAICVI):
                 del mdata.obsm[_SPATIAL_KEY]
             raise
 
-    @staticmethod
-    def remove_inputs(mdata: MuData) -> None:
-        """Delete the arrays setup wrote (``obsm["_mosaicvi_*"]``, ``obsm["_priorvi_spatial"]``)."""
-        MOSAICVI.remove_inputs(mdata)
-        mdata.obsm.pop(_SPATIAL_KEY, None)
+    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_mosaicvi_*"] and obsm["_priorvi_spatial"]
+    _INPUT_PREFIXES = ("_mosaicvi_", "_priorvi_")
 
     def _validate_anndata(self, adata=None, copy_if_view: bool = True):
         """New MuData is set up with this model's setup arguments first."""
@@ -242,28 +239,40 @@ class PRIORVI(MOSAICVI):
     @torch.inference_mode()
     def get_latent_representation(
         self,
-        mdata: MuData | None = None,
+        adata: MuData | None = None,
         indices: Sequence[int] | None = None,
-        modality: str | None = None,
         give_mean: bool = True,
-        batch_size: int = 1024,
+        batch_size: int | None = None,
+        modality: str | None = None,
+        *,
+        mdata: MuData | None = None,
     ) -> np.ndarray:
         """The fused latent, or one modality's block.
 
         Parameters
         ----------
+        adata
+            MuData set up like the training data (default: the training data).
+        indices
+            Cells to return (default all).
+        give_mean
+            Posterior mean (default) or one sample.
+        batch_size
+            Cells per inference minibatch (default 1024).
         modality
             ``None``: the fused latent (``(n_obs, M * n_latent)`` for concat, ``(n_obs, n_latent)``
             for attention; absent blocks at their prior's mean). A modality name: that block's
             posterior mean ``(n_obs, n_latent)`` (prior mean for cells without it).
-        give_mean
-            Posterior mean (default) or one sample.
+        mdata
+            Deprecated alias of ``adata`` (one release; warns).
 
         Raises
         ------
         ValueError
             Unknown modality.
         """
+        mdata = self._data_arg(adata, mdata)
+        batch_size = self._batch_size_arg(batch_size)
         if modality is not None:
             self._modalities_arg(modality, "get_latent_representation")
         out = []

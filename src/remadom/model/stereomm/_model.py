@@ -41,6 +41,7 @@ from remadom.data import (
 from remadom.nn import GNN_TYPES
 from remadom.train import CheckedTrainingPlan, SubgraphDataSplitter
 
+from ..base import RemadomModelMixin
 from ._module import STEREOMMModule
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def default_radius(coords: np.ndarray) -> float:
     return float(1.5 * np.median(d[d > 0])) if (d > 0).any() else 1.0
 
 
-class STEREOMM(BaseModelClass):
+class STEREOMM(RemadomModelMixin, BaseModelClass):
     """Transcriptome + H&E image fusion: cross-modal attention and a variational graph autoencoder.
 
     After StereoMM (Luo et al. 2024): each modality is reduced to a common width, the two tokens
@@ -348,11 +349,8 @@ class STEREOMM(BaseModelClass):
         adata_manager.register_fields(data, **kwargs)
         cls.register_manager(adata_manager)
 
-    @staticmethod
-    def remove_inputs(data: AnnData | MuData) -> None:
-        """Delete the ``obsm["_stereomm_*"]`` arrays written by setup (rebuilt by setup / ``load``)."""
-        for k in [k for k in data.obsm if k.startswith(_PREFIX)]:
-            del data.obsm[k]
+    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_stereomm_*"] (AnnData or MuData)
+    _INPUT_PREFIXES = (_PREFIX,)
 
     # ------------------------------------------------------------------ training
     def _splitter(self, batch_size: int | None, shuffle: bool) -> SubgraphDataSplitter:
@@ -469,20 +467,36 @@ class STEREOMM(BaseModelClass):
                 "or set up and train a model on the new data."
             )
 
-    def get_latent_representation(self, adata=None, batch_size: int | None = None) -> np.ndarray:
+    def get_latent_representation(self, adata=None, indices: Sequence[int] | None = None,
+                                  give_mean: bool = True, batch_size: int | None = None) -> np.ndarray:
         """Posterior mean of the latent.
+
+        Parameters
+        ----------
+        adata
+            The registered object (STEREOMM is transductive) or None.
+        indices
+            Spots to return (default all); inference still runs on whole tiles with their halos.
+        give_mean
+            Must be True: STEREOMM returns the VGAE's posterior mean only.
+        batch_size
+            Spots per tile (default: the training batch size).
 
         Returns
         -------
-        ``(n_obs, n_latent)`` float32 array in obs order, ready for ``obsm``.
+        ``(n_obs, n_latent)`` (or ``(len(indices), n_latent)``) float32 array in obs order,
+        ready for ``obsm``.
 
         Raises
         ------
         ValueError
             If ``adata`` is not the registered object.
+        NotImplementedError
+            ``give_mean=False``.
         """
         self._check_data(adata)
-        return self._collect(batch_size)["latent"]
+        self._mean_only(give_mean)
+        return self._take_rows(self._collect(batch_size)["latent"], indices)
 
     def get_attention_weights(self, adata=None, batch_size: int | None = None) -> pd.DataFrame:
         """Per-spot cross-modal attention, averaged over heads.

@@ -39,6 +39,7 @@ from remadom.data import (
 )
 from remadom.train import CheckedTrainingPlan
 
+from ..base import RemadomModelMixin
 from ._module import URMFModule
 
 _WARN_INPUT_GB = 2.0  # warn when a modality's dense encoder inputs would exceed this
@@ -55,7 +56,7 @@ def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
 
 
-class URMF(UnsupervisedTrainingMixin, BaseModelClass):
+class URMF(RemadomModelMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """Uncertainty-rebalanced multimodal fusion for spatial multi-omics.
 
     Per-modality variational encoders over the spatial graph and each modality's feature kNN
@@ -333,15 +334,8 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
         adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
-    @staticmethod
-    def remove_inputs(mdata: MuData) -> None:
-        """Delete the precomputed ``obsm["_urmf_*"]`` arrays that :meth:`setup_mudata` wrote.
-
-        Call before writing the MuData to disk; :meth:`setup_mudata` (also run by ``load``)
-        recomputes them.
-        """
-        for k in [k for k in mdata.obsm if k.startswith("_urmf_")]:
-            del mdata.obsm[k]
+    # remove_inputs: RemadomModelMixin.remove_inputs deletes the precomputed obsm["_urmf_*"]
+    _INPUT_PREFIXES = ("_urmf_",)
 
     # ------------------------------------------------------------------ training
     def train(
@@ -415,7 +409,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
     # ------------------------------------------------------------------ outputs
     @torch.inference_mode()
     def _collect(self, mdata=None, indices=None, batch_size: int = 1024,
-                 decode: bool = False) -> dict[str, np.ndarray]:
+                 decode: bool = False, give_mean: bool = True) -> dict[str, np.ndarray]:
         mdata = self._validate_anndata(mdata)
         dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
         self.module.eval()
@@ -425,7 +419,7 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             tensors = {k: v.to(dev) for k, v in tensors.items()}
             inf = self.module.inference(**self.module._get_inference_input(tensors))
             mu = inf["qz"].loc
-            out["latent"].append(self.module.adapt(mu).cpu())
+            out["latent"].append(self.module.adapt(mu if give_mean else inf["qz"].sample()).cpu())
             out["weights"].append(inf["weights"].cpu())
             out["uncertainty"].append(inf["uncertainty"].cpu())
             if not decode:
@@ -438,9 +432,10 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
             res["mean"] = {m: torch.cat(v).numpy() for m, v in out["mean"].items()}
         return res
 
-    def get_latent_representation(self, mdata: MuData | None = None, indices=None,
-                                  batch_size: int = 1024,
-                                  readout_hops: int | None = None) -> np.ndarray:
+    def get_latent_representation(self, adata: MuData | None = None, indices=None,
+                                  give_mean: bool = True, batch_size: int | None = None,
+                                  readout_hops: int | None = None, *,
+                                  mdata: MuData | None = None) -> np.ndarray:
         """Fused latent (posterior mean after the TSA adapter), averaged over spatial neighbours.
 
         The spatial readout averages each spot's posterior mean with its neighbours' on the
@@ -452,27 +447,34 @@ class URMF(UnsupervisedTrainingMixin, BaseModelClass):
 
         Parameters
         ----------
-        mdata
+        adata
             MuData set up like the training data (default: the training data).
         indices
             Spots to return (default all); the readout still uses every spot's neighbours.
+        give_mean
+            The posterior mean (default). False: one posterior sample per spot, through the same
+            adapter and readout.
         batch_size
-            Spots per inference minibatch.
+            Spots per inference minibatch (default 1024).
         readout_hops
             Override the model's ``readout_hops`` for this call (0: the posterior mean itself).
+        mdata
+            Deprecated alias of ``adata`` (one release; warns).
 
         Returns
         -------
         ``(n_obs, n_latent)`` (or ``(len(indices), n_latent)``) float32 array in obs order,
         ready for ``mdata.obsm``.
         """
+        mdata = self._data_arg(adata, mdata)
+        batch_size = self._batch_size_arg(batch_size)
         hops = _check_hops(self.readout_hops if readout_hops is None else readout_hops)
         setup = self.adata_manager.registry["setup_args"]
         if hops == 0 or setup.get("spatial_key") is None:
-            return self._collect(mdata, indices, batch_size)["latent"].astype(np.float32)
+            return self._collect(mdata, indices, batch_size, give_mean=give_mean)["latent"].astype(np.float32)
         mdata = self._validate_anndata(mdata)
         graph = mdata.obsp[setup["spatial_graph_key"]]
-        z = self._collect(mdata, None, batch_size)["latent"]
+        z = self._collect(mdata, None, batch_size, give_mean=give_mean)["latent"]
         for _ in range(hops):
             z = neighbor_mean(graph, z)
         return z if indices is None else z[np.asarray(indices)]
