@@ -1,8 +1,10 @@
-"""Nox sessions: ``tests``, ``demo``, ``docs``, ``lint``, ``bench``.
+"""Nox sessions: ``tests``, ``demo``, ``docs``, ``notebooks``, ``lint``, ``bench``.
 
 Every session installs the CPU wheel of PyTorch first (``torch==2.13.0``): an unpinned ``torch``
 pulls a multi-GB CUDA build.
 """
+
+from pathlib import Path
 
 import nox
 
@@ -47,6 +49,52 @@ def docs(session: nox.Session) -> None:
     """
     _install(session, "dev,docs")
     session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def notebooks(session: nox.Session) -> None:
+    """Re-execute the tutorials in ``notebooks/`` in place (outputs and figures are committed).
+
+    A failing cell fails the session. The URMF tutorial needs only the data bundled in the
+    package; ``nox -s notebooks -- notebooks/NAME.ipynb`` runs the ones given.
+    """
+    _install(session)
+    session.install("nbclient", "nbformat", "ipykernel")
+    books = session.posargs or sorted(str(p) for p in Path("notebooks").glob("*.ipynb"))
+    for book in books:
+        session.log(f"executing {book}")
+        session.run("python", "-c", _EXECUTE_NOTEBOOK, book)
+
+
+# run in the session's environment: execute one notebook in its own folder and write it back, with
+# each cell's consecutive stream outputs merged and progress-bar redraws (carriage returns) reduced
+# to the line a terminal would show, so that a training bar is one line, not a thousand
+_EXECUTE_NOTEBOOK = """
+import sys, time
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+path = Path(sys.argv[1])
+nb = nbformat.read(path, as_version=4)
+t0 = time.time()
+NotebookClient(nb, timeout=3600, kernel_name="python3",
+               resources={"metadata": {"path": str(path.parent)}}).execute()
+for cell in nb.cells:
+    outs = []
+    for o in cell.get("outputs", []):
+        if (o.output_type == "stream" and outs and outs[-1].output_type == "stream"
+                and outs[-1].name == o.name):
+            outs[-1].text += o.text
+        else:
+            outs.append(o)
+    for o in outs:
+        if o.output_type == "stream":
+            o.text = "\\n".join(ln.rstrip("\\r").split("\\r")[-1] for ln in o.text.split("\\n"))
+    if cell.cell_type == "code":
+        cell.outputs = outs
+nbformat.write(nb, path)
+print(f"{path}: executed in {time.time() - t0:.0f} s")
+"""
 
 
 @nox.session(python=PYTHON)
