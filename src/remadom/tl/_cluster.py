@@ -29,6 +29,18 @@ def _leiden_n(adata: AnnData, n_clusters: int, key: str, random_state: int, max_
             lo = res
         else:
             hi = res
+        if hi - lo < 1e-4:
+            break
+    # the cluster count is not monotone in the resolution, so bisection can step over the target;
+    # scan around the closest resolution found before settling for it
+    for res in np.linspace(max(best[0] - 0.1, 0.005), best[0] + 0.1, 21):
+        sc.tl.leiden(adata, resolution=res, key_added=key, random_state=random_state,
+                     flavor="igraph", n_iterations=2, directed=False)
+        n = adata.obs[key].nunique()
+        if n == n_clusters:
+            return res
+        if abs(n - n_clusters) < abs(best[1] - n_clusters):
+            best = (res, n)
     sc.tl.leiden(adata, resolution=best[0], key_added=key, random_state=random_state,
                  flavor="igraph", n_iterations=2, directed=False)
     return best[0]
