@@ -21,6 +21,7 @@ import mudata as md
 import numpy as np
 
 from . import data, datasets, metrics, pl, tl
+from ._workflow import as_mudata
 from .model import STEREOMM, URMF
 
 
@@ -35,13 +36,6 @@ def _scores(obj, rep: str, labels_key: str, n_clusters: int, key: str, seed: int
     return {"ARI": metrics.ari(y, lab), "NMI": metrics.nmi(y, lab),
             "Moran_I": metrics.morans_i_labels(lab, obj.obsp["spatial_connectivities"]),
             "ARI_kmeans": metrics.ari(y, km)}
-
-
-def _as_mudata(adata: ad.AnnData, name: str) -> md.MuData:
-    mdata = md.MuData({name: adata})
-    mdata.obs = adata.obs.copy()
-    mdata.obsm["spatial"] = np.asarray(adata.obsm["spatial"])
-    return mdata
 
 
 def _urmf(mdata: md.MuData, modalities: list[str], seed: int, max_epochs, progress_bar) -> URMF:
@@ -61,7 +55,7 @@ def her2st_b1(outdir: Path, seed: int, max_epochs: int | None, progress_bar: boo
 
     adata = datasets.her2st_b1()
     data.pca_rna(adata, n_comps=30)
-    mdata = _as_mudata(adata, "rna")
+    mdata = as_mudata(adata, "rna")
     mdata.obsm["X_pca"] = adata.obsm["X_pca"]
     data.spatial_graph(mdata, n_neighs=6)
     tl.neighbor_average(mdata, "X_pca", key_added="X_pca_nbr")
