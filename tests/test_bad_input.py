@@ -23,7 +23,7 @@ import scvi
 import remadom
 from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM, URMF
 
-from ._shared import shared_file
+from ._shared import same_value, shared_file
 
 md.set_options(pull_on_update=False)
 pytestmark = pytest.mark.shared_data
@@ -215,24 +215,7 @@ CASES += [(k, "STEREOMM") for k in STEREOMM_COUNTS]
 
 
 # ------------------------------------------------------------------ deep compare
-def _same(a, b) -> bool:
-    if sp.issparse(a) or sp.issparse(b):
-        if not (sp.issparse(a) and sp.issparse(b) and a.shape == b.shape and a.dtype == b.dtype):
-            return False
-        a, b = sp.csr_matrix(a), sp.csr_matrix(b)
-        return all(np.array_equal(u, v, equal_nan=True) for u, v in
-                   ((a.indptr, b.indptr), (a.indices, b.indices), (a.data, b.data)))
-    if isinstance(a, pd.DataFrame):
-        return isinstance(b, pd.DataFrame) and a.equals(b) and a.index.equals(b.index)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray | np.generic):
-        b = np.asarray(b)
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
+_same = same_value
 
 
 def _state(data) -> dict:

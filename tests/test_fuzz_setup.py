@@ -13,7 +13,6 @@ import warnings
 import anndata as ad
 import mudata as md
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 import scvi
@@ -23,6 +22,8 @@ from hypothesis import strategies as st
 import remadom
 from remadom.model import MOSAICVI, PRIORVI, STEREOMM, URMF
 from remadom.train import NonFiniteLossError
+
+from ._shared import same_value
 
 md.set_options(pull_on_update=False)
 
@@ -134,20 +135,7 @@ def _n_neighs(n_obs):
 
 
 # ------------------------------------------------------------------ unchanged after failure
-def _same(a, b) -> bool:
-    if sp.issparse(a) or sp.issparse(b):
-        if not (sp.issparse(a) and sp.issparse(b) and a.shape == b.shape and a.dtype == b.dtype):
-            return False
-        a, b = sp.csr_matrix(a), sp.csr_matrix(b)
-        return all(np.array_equal(u, v, equal_nan=True) for u, v in
-                   ((a.indptr, b.indptr), (a.indices, b.indices), (a.data, b.data)))
-    if isinstance(a, pd.DataFrame):
-        return isinstance(b, pd.DataFrame) and a.equals(b) and a.index.equals(b.index)
-    if a is None or b is None:
-        return a is b
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
-        a, b, equal_nan=a.dtype.kind in "fc")
+_same = same_value
 
 
 def _state(data) -> dict:
