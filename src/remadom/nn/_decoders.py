@@ -16,10 +16,27 @@ from scvi.distributions import (
     Poisson,
     ZeroInflatedNegativeBinomial,
 )
+from scvi.nn import FCLayers
 from torch import nn
 from torch.distributions import Bernoulli, Normal
 
-from ._likelihood import _MLPDecoder
+from ._likelihoods import check_likelihood
+
+
+class _MLPDecoder(nn.Module):
+    """Shared body: scvi-tools ``FCLayers`` (layer norm) and a linear output layer.
+
+    ``n_cat_list`` gives the number of categories of each covariate injected into every hidden
+    layer (one-hot, as in scvi-tools); the body is then called as ``self.body(z, *cats)``.
+    """
+
+    def __init__(self, n_latent: int, n_output: int, n_hidden: int = 128, n_layers: int = 1,
+                 n_cat_list: list[int] | None = None):
+        super().__init__()
+        self.body = FCLayers(n_latent, n_hidden, n_cat_list=n_cat_list, n_layers=n_layers,
+                             n_hidden=n_hidden, dropout_rate=0.0, use_batch_norm=False,
+                             use_layer_norm=True)
+        self.out = nn.Linear(n_hidden, n_output)
 
 
 class _DistDecoder(_MLPDecoder):
@@ -53,10 +70,14 @@ class NBDecoder(_DistDecoder):
     def forward(self, z, library, *cats):
         h = self.hidden(z, cats)
         mu = torch.softmax(self.out(h), -1) * library
+        return self.distribution(mu, self.zi(h) if self.zi is not None else None)
+
+    def distribution(self, mu: torch.Tensor, zi_logits: torch.Tensor | None = None):
+        """NB (ZINB with ``zi_logits``) with mean ``mu`` ``(batch, n_output)`` (clamped at 1e-8)
+        and the learned inverse dispersion ``theta = exp(clamp(log_theta, -10, 10))``."""
         theta = torch.exp(self.log_theta.clamp(-10, 10))
-        if self.zi is not None:
-            return ZeroInflatedNegativeBinomial(mu=mu.clamp_min(1e-8), theta=theta,
-                                                zi_logits=self.zi(h))
+        if zi_logits is not None:
+            return ZeroInflatedNegativeBinomial(mu=mu.clamp_min(1e-8), theta=theta, zi_logits=zi_logits)
         return NegativeBinomial(mu=mu.clamp_min(1e-8), theta=theta)
 
 
@@ -139,6 +160,8 @@ class BetaBinomialDecoder(_DistDecoder):
         return BetaBinomial(total_count=library, mu=mu, gamma=gamma)
 
 
+#: Distribution decoder per name of the likelihood registry (:data:`remadom.nn.LIKELIHOODS`,
+#: which says what each needs; ``tests/test_nn.py`` checks that the two list the same names).
 LIKELIHOOD_DECODERS: dict[str, type[_DistDecoder]] = {
     "nb": NBDecoder,
     "zinb": NBDecoder,
@@ -151,14 +174,13 @@ LIKELIHOOD_DECODERS: dict[str, type[_DistDecoder]] = {
 
 
 def make_decoder(likelihood: str, n_input: int, n_output: int, **kwargs) -> _DistDecoder:
-    """Build the decoder for ``likelihood`` (a key of :data:`LIKELIHOOD_DECODERS`).
+    """Build the decoder for ``likelihood`` (a name of :data:`remadom.nn.LIKELIHOODS`).
 
     Raises
     ------
     ValueError
         If the likelihood is unknown.
     """
-    if likelihood not in LIKELIHOOD_DECODERS:
-        raise ValueError(f"unknown likelihood '{likelihood}'; choose one of {sorted(LIKELIHOOD_DECODERS)}.")
+    check_likelihood(likelihood)
     extra = {"zero_inflated": True} if likelihood == "zinb" else {}
     return LIKELIHOOD_DECODERS[likelihood](n_input, n_output, **kwargs, **extra)
