@@ -1,5 +1,6 @@
 """Data layer shared by all models: graphs, registry fields, masks, preprocessing, checks."""
 
+from ._backed import BackedRows, check_not_backed, is_backed, set_store_dir
 from ._fields import DataSignatureField, MuDataObspField, ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
 from ._image import image_features, image_modality
@@ -27,6 +28,10 @@ from ._validate import (
 )
 
 __all__ = [
+    "BackedRows",
+    "check_not_backed",
+    "is_backed",
+    "set_store_dir",
     "DataSignatureField",
     "MuDataObspField",
     "ObspField",

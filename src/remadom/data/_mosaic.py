@@ -7,6 +7,8 @@ import pandas as pd
 import scipy.sparse as sp
 from mudata import MuData
 
+from ._backed import BackedRows, pad_backed
+
 
 def presence_mask(mdata: MuData, modalities: list[str] | None = None) -> pd.DataFrame:
     """Which observation of the MuData is present in which modality.
@@ -57,10 +59,14 @@ def pad_rows(x, rows: np.ndarray, n_obs: int):
     result shares ``x``'s data and column indices (only the row pointer is new; with
     ``rows == arange(n_obs)`` it shares all three arrays). Rows must be distinct.
 
+    On-disk input (a :class:`~remadom.data.BackedRows` from a backed AnnData/MuData) is not
+    read: the result is a :class:`~remadom.data.BackedRows` that reads the rows from disk when
+    indexed (cells without the modality read as empty rows).
+
     Parameters
     ----------
     x
-        ``(len(rows), n_vars)`` dense or sparse matrix.
+        ``(len(rows), n_vars)`` dense, sparse or on-disk matrix.
     rows
         Integer MuData row of each of ``x``'s rows.
     n_obs
@@ -68,8 +74,11 @@ def pad_rows(x, rows: np.ndarray, n_obs: int):
 
     Returns
     -------
-    float32 CSR matrix (sparse input) or ndarray ``(n_obs, n_vars)``.
+    float32 CSR matrix (sparse input), ndarray or :class:`~remadom.data.BackedRows`
+    ``(n_obs, n_vars)``.
     """
+    if isinstance(x, BackedRows):
+        return pad_backed(x, rows, n_obs)
     if sp.issparse(x):
         x = sp.csr_matrix(x, dtype=np.float32)  # no copy for float32 CSR input
         rows = np.asarray(rows)

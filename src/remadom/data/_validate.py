@@ -10,8 +10,12 @@ import scipy.sparse as sp
 from anndata import AnnData
 from mudata import MuData
 
+from ._backed import BackedRows, StoredValues, backed, value_blocks
+
 
 def _values(x) -> np.ndarray:
+    if isinstance(x, BackedRows):  # read from disk block by block, never all at once
+        return StoredValues(x)
     return x.data if sp.issparse(x) else np.asarray(x).ravel()
 
 
@@ -91,10 +95,9 @@ def is_counts(x, max_values: int = 2_000_000) -> bool:
 
 
 def check_finite(x, modality: str, field: str) -> None:
-    """Raise if ``x`` has NaN or inf values."""
-    v = _values(x)
-    if v.size and not np.isfinite(v).all():
-        n = int((~np.isfinite(v)).sum())
+    """Raise if ``x`` has NaN or inf values (on-disk data: read by row blocks)."""
+    n = sum(int((~np.isfinite(v)).sum()) for v in value_blocks(x) if v.size)
+    if n:
         raise ValueError(
             f"modality '{modality}', {field}: {n} NaN/inf values. Remove or impute them "
             "(e.g. `np.nan_to_num`) before setup."
@@ -120,14 +123,14 @@ def check_counts(x, modality: str, field: str, fix: str | None = None) -> None:
         On NaN/inf, negative or non-integer values.
     """
     check_finite(x, modality, field)
-    v = _values(x)
-    if v.size and (v < 0).any():
+    blocks = list(value_blocks(x)) if not isinstance(x, BackedRows) else None
+    if any((v < 0).any() for v in (blocks or value_blocks(x)) if v.size):
         raise ValueError(
             f"modality '{modality}', {field}: negative values under a count likelihood. " + (fix or (
                 "Pass raw counts (e.g. `layers={'" + modality + "': 'counts'}`) or use "
                 "likelihood='gaussian' on a normalised representation."))
         )
-    if v.size and not all(np.allclose(c, np.round(c)) for c in _chunks(v)):
+    if not all(np.allclose(c, np.round(c)) for v in (blocks or value_blocks(x)) for c in _chunks(v)):
         raise ValueError(
             f"modality '{modality}', {field}: non-integer values under a count likelihood. " + (fix or (
                 "Pass raw counts, or use likelihood='gaussian' on a normalised representation."))
@@ -143,9 +146,9 @@ def get_matrix(adata: AnnData, key: str | None):
         If ``key`` is in neither ``layers`` nor ``obsm``.
     """
     if key is None or key == "X":
-        return adata.X, "X", ".X"
+        return backed(adata.X, ".X"), "X", ".X"
     if key in adata.layers:
-        return adata.layers[key], "layer", f"layers['{key}']"
+        return backed(adata.layers[key], f"layers['{key}']"), "layer", f"layers['{key}']"
     if key in adata.obsm:
         return np.asarray(adata.obsm[key]), "obsm", f"obsm['{key}']"
     raise ValueError(
@@ -267,7 +270,8 @@ def as_float32(x, modality: str, field: str):
             UserWarning,
             stacklevel=3,
         )
-        return x.astype(np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
+        return x.astype(np.float32) if sp.issparse(x) or isinstance(x, BackedRows) \
+            else np.asarray(x, dtype=np.float32)
     return x
 
 
@@ -284,7 +288,8 @@ def check_zero_cells(x, modality: str, field: str, fix: str | None = None) -> No
     ValueError
         Naming how many cells, the modality and the fix (``scanpy.pp.filter_cells``).
     """
-    totals = np.asarray(abs(x).sum(1)).ravel() if sp.issparse(x) else np.abs(np.asarray(x)).sum(1)
+    totals = (np.asarray(abs(x).sum(1)).ravel() if sp.issparse(x) or isinstance(x, BackedRows)
+              else np.abs(np.asarray(x)).sum(1))
     n = int((totals == 0).sum())
     if n:
         fix = fix or (f"`sc.pp.filter_cells(mdata['{modality}'], min_counts=1)` then `mdata.update()` "

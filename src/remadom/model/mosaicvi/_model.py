@@ -40,6 +40,8 @@ from remadom.data import (
 )
 from remadom.data import stored_values as _values
 from remadom.heads import AlignmentHead, make_head
+from remadom.nn import COUNT_LIKELIHOODS, LIBRARY_SIZE_LIKELIHOODS
+from remadom.nn import LIKELIHOODS as _REGISTRY
 from remadom.train import BalancedDataSplitter, CheckedTrainingPlan, LatentBank
 
 from ..base import RemadomModelMixin
@@ -48,8 +50,8 @@ from ._presets import PRESETS, preset
 
 logger = logging.getLogger(__name__)
 
-LIKELIHOODS = ("nb", "zinb", "poisson", "bernoulli", "nbmixture", "gaussian", "betabinomial")
-_COUNT_LIKELIHOODS = ("nb", "zinb", "poisson", "nbmixture", "betabinomial")
+LIKELIHOODS = tuple(_REGISTRY)  # every name of the likelihood registry (remadom.nn.LIKELIHOODS)
+_COUNT_LIKELIHOODS = COUNT_LIKELIHOODS
 _PREFIX = "_mosaicvi_"
 
 _NAME_DEFAULTS = {
@@ -446,7 +448,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
             data[m] = (x, total)
             if lik == "bernoulli":
                 mean_depth[m] = float(np.asarray(x.sum(1)).mean()) or 1.0
-            lib_median[m] = float(np.median(np.asarray(x.sum(1)).ravel())) if lik in ("nb", "zinb", "poisson") else 1.0
+            lib_median[m] = float(np.median(np.asarray(x.sum(1)).ravel())) if lik in LIBRARY_SIZE_LIKELIHOODS else 1.0
 
         setup_method_args["setup_args"]["modalities"] = modalities
         setup_method_args["setup_args"]["_likelihoods"] = resolved
@@ -744,7 +746,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
     def _reference_library(self, target: str, n: int, value: float, device) -> torch.Tensor | None:
         """Library argument for predicting ``target`` where it was not observed."""
         lik = self.module.likelihoods[target]
-        if lik in ("nb", "zinb", "poisson"):
+        if lik in LIBRARY_SIZE_LIKELIHOODS:
             return torch.full((n, 1), value, device=device)
         if lik == "bernoulli":  # at the mean depth (cell factor 1)
             return torch.ones(n, 1, device=device)

@@ -10,9 +10,9 @@ from torch import nn
 from torch.distributions import Normal
 
 from remadom.heads import AlignmentHead
-from remadom.nn import kl_standard_normal, make_decoder, product_of_experts
+from remadom.nn import LIBRARY_SIZE_LIKELIHOODS, kl_standard_normal, make_decoder, product_of_experts
 
-_COUNT_TRANSFORM = ("nb", "zinb", "poisson")
+_COUNT_TRANSFORM = LIBRARY_SIZE_LIKELIHOODS  # library-normalised log1p input, library-size decoder
 
 
 def encoder_transform(likelihood: str, x: torch.Tensor, total: torch.Tensor | None = None) -> torch.Tensor:
@@ -62,7 +62,7 @@ class MOSAICVIModule(BaseModuleClass):
     n_outputs
         Number of features per modality.
     likelihoods
-        Per modality, a key of :data:`remadom.nn.LIKELIHOOD_DECODERS`.
+        Per modality, a name of the likelihood registry :data:`remadom.nn.LIKELIHOODS`.
     n_cats_tech
         Number of categories of each technical covariate (batch, study); empty for none.
     n_latent, n_latent_tech

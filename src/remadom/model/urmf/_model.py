@@ -37,6 +37,7 @@ from remadom.data import (
     propagate,
     warn_not_counts,
 )
+from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
 
 from ..base import RemadomModelMixin
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 MuDataObsmField = MuDataWrapper(ObsmField)
 MuDataLayerField = MuDataWrapper(LayerField)
 
-_LIKELIHOODS = ("gaussian", "nb")
+_LIKELIHOODS = MEAN_DECODER_LIKELIHOODS  # the names of remadom.nn.DECODERS, in the likelihood registry
 
 
 def _dense(x) -> np.ndarray:
