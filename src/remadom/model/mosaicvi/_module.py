@@ -10,7 +10,12 @@ from torch import nn
 from torch.distributions import Normal
 
 from remadom.heads import AlignmentHead
-from remadom.nn import LIBRARY_SIZE_LIKELIHOODS, kl_standard_normal, make_decoder, product_of_experts
+from remadom.nn import (
+    LIBRARY_SIZE_LIKELIHOODS,
+    kl_standard_normal,
+    make_decoder,
+    product_of_experts,
+)
 
 _COUNT_TRANSFORM = LIBRARY_SIZE_LIKELIHOODS  # library-normalised log1p input, library-size decoder
 
