@@ -209,7 +209,7 @@ def _split_model(m0, rna_cells, atac_cells, problem, seed, epochs, heads=None):
     m = mudata_from({"rna": m0["rna"][rna_cells].copy(), "atac": m0["atac"][atac_cells].copy()}, mop_obs(m0))
     link = None
     if any(h.get("name") == "crossgraph" and h.get("space", "link") == "link" for h in heads or []):
-        remadom.data.link_features(m, association=m0.uns["gene_region_association"])
+        remadom.pp.link_features(m, association=m0.uns["gene_region_association"])
         link = "X_link"
     MOSAICVI.setup_mudata(m, modalities=["rna", "atac"], layers={"atac": "binary"}, batch_key="batch",
                           link_key=link)
@@ -222,7 +222,7 @@ def _unpaired_scores(m0, model, cells):
     """FOSCTTM over ``cells`` from each modality alone (hidden pairing)."""
     full = mudata_from({"rna": m0["rna"][cells].copy(), "atac": m0["atac"][cells].copy()}, mop_obs(m0).loc[cells])
     if "X_link" in model.adata.obsm:  # a registered field: new data needs it too (not used to encode)
-        remadom.data.link_features(full, association=m0.uns["gene_region_association"])
+        remadom.pp.link_features(full, association=m0.uns["gene_region_association"])
     z_rna = model.get_latent_representation(full, modality="rna")
     z_atac = model.get_latent_representation(full, modality="atac")
     return foscttm(z_rna, z_atac)

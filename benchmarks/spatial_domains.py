@@ -59,9 +59,9 @@ def run_urmf(sec: dict, seed: int) -> np.ndarray:
     for name, a in sec["modalities"].items():
         a = a.copy()
         if name == "rna":
-            remadom.data.pca_rna(a, n_comps=30, random_state=seed)
+            remadom.pp.pca_rna(a, n_comps=30, random_state=seed)
         else:
-            remadom.data.pca_protein(a, random_state=seed)
+            remadom.pp.pca_protein(a, random_state=seed)
         mods[name] = a
     m = md.MuData(mods)
     m.obsm["spatial"] = sec["spatial"]
@@ -181,9 +181,9 @@ def pca_of(sec: dict, seed: int) -> np.ndarray:
 
     a = sec["modalities"][sec["kind"]].copy()
     if sec["kind"] == "rna":
-        remadom.data.pca_rna(a, n_comps=30, random_state=seed)
+        remadom.pp.pca_rna(a, n_comps=30, random_state=seed)
     else:
-        remadom.data.pca_protein(a, random_state=seed)
+        remadom.pp.pca_protein(a, random_state=seed)
     return a.obsm["X_pca"]
 
 

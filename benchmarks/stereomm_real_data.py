@@ -65,7 +65,7 @@ def her2st(data: Path, seeds: list[int], sections=("a1", "b1", "c1", "d1")):
         y, k = a.obs["label"].astype(str), a.obs["label"].nunique()
         remadom.data.spatial_graph(a, n_neighs=6)
         graph = a.obsp["spatial_connectivities"]
-        remadom.data.pca_rna(a, n_comps=30)
+        remadom.pp.pca_rna(a, n_comps=30)
         for seed in seeds:
             rows.append({"data": sec, "method": "PCA", "seed": seed, **score(a, "X_pca", y, k, seed, graph)})
             for name, kw in (("STEREOMM", {}), ("STEREOMM no graph", {"no_graph": True})):
@@ -77,12 +77,12 @@ def her2st(data: Path, seeds: list[int], sections=("a1", "b1", "c1", "d1")):
 
 def c2(data: Path, seeds: list[int], out: Path):
     a = ad.read_h5ad(data / "her2st_c2_he.h5ad")
-    remadom.data.image_features(a, img_key="hires")
+    remadom.pp.image_features(a, img_key="hires")
     a = a[a.obs["expr_cluster"].notna()].copy()
     y, k = a.obs["expr_cluster"].astype(str), a.obs["expr_cluster"].nunique()
     remadom.data.spatial_graph(a, n_neighs=6)
     graph = a.obsp["spatial_connectivities"]
-    remadom.data.pca_rna(a, n_comps=30)
+    remadom.pp.pca_rna(a, n_comps=30)
     rows, attn = [], []
     for seed in seeds:
         rows.append({"data": "c2", "method": "PCA rna", "seed": seed, **score(a, "X_pca", y, k, seed, graph)})
@@ -114,7 +114,7 @@ def stability(data: Path, seeds: list[int], epochs: int = 200):
     for sec, key in (("a1", None), ("c2_he", "X_image")):
         a = ad.read_h5ad(data / f"her2st_{sec}.h5ad")
         if key:
-            remadom.data.image_features(a, img_key="hires")
+            remadom.pp.image_features(a, img_key="hires")
         for seed in seeds:
             z, _, loss = fit(a, seed, epochs=epochs, image_key=key)
             rows.append({"data": sec, "seed": seed, "epochs": len(loss), "finite loss": bool(np.isfinite(loss).all()),

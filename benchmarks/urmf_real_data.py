@@ -66,7 +66,7 @@ def as_mdata(a, name="rna"):
 
 def run_ln(d, seeds):
     m = md.read_h5mu(d / "lymph_node_s1.h5mu")
-    remadom.data.pca_protein(m["prot"])
+    remadom.pp.pca_protein(m["prot"])
     remadom.data.spatial_graph(m, n_neighs=6)
     m.obsm["X_pca"] = m["prot"].obsm["X_pca"]
     y = m.obs["final_annot"]
@@ -79,7 +79,7 @@ def run_ln(d, seeds):
 def run_her2st(d, seeds):
     for sec in ("a1", "b1", "c1", "d1"):
         a = ad.read_h5ad(d / f"her2st_{sec}.h5ad")
-        remadom.data.pca_rna(a, n_comps=30)
+        remadom.pp.pca_rna(a, n_comps=30)
         m = as_mdata(a)
         m.obsm["X_pca"] = a.obsm["X_pca"]
         remadom.data.spatial_graph(m, n_neighs=6)
@@ -94,9 +94,9 @@ def run_her2st(d, seeds):
 def _c2(d):
     """her2st C2 as MuData (RNA PCA, H&E features), the authors' ``expr_cluster`` and its size."""
     a = ad.read_h5ad(d / "her2st_c2_he.h5ad")
-    remadom.data.pca_rna(a, n_comps=30)
-    remadom.data.image_features(a)
-    img = remadom.data.image_modality(a, n_comps=20)
+    remadom.pp.pca_rna(a, n_comps=30)
+    remadom.pp.image_features(a)
+    img = remadom.pp.image_modality(a, n_comps=20)
     rna = ad.AnnData(a.X, obs=a.obs.copy(), obsm={"X_pca": a.obsm["X_pca"]})
     m = md.MuData({"rna": rna, "image": img})
     m.obsm["spatial"] = np.asarray(a.obsm["spatial"])
@@ -119,8 +119,8 @@ def run_c2(d, seeds):
 
 def _mop(d):
     m = md.read_h5mu(d / "scmomat_mop_snare.h5mu")
-    remadom.data.pca_rna(m["rna"], n_comps=50, n_top_genes=None)
-    remadom.data.lsi_atac(m["atac"], n_comps=50)
+    remadom.pp.pca_rna(m["rna"], n_comps=50, n_top_genes=None)
+    remadom.pp.lsi_atac(m["atac"], n_comps=50)
     m.obsm["X_concat"] = np.concatenate([m["rna"].obsm["X_pca"], m["atac"].obsm["X_lsi"]], 1)
     m.obsm["X_rna_pca"] = m["rna"].obsm["X_pca"]
     m.obsm["X_atac_lsi"] = m["atac"].obsm["X_lsi"]
@@ -148,7 +148,7 @@ def run_mop(d, seeds):
 
 def run_starmap(d, seeds):
     a = ad.read_h5ad(d / "starmap_mpfc_s0_s1.h5ad")
-    remadom.data.pca_rna(a, n_comps=30, n_top_genes=None)
+    remadom.pp.pca_rna(a, n_comps=30, n_top_genes=None)
     m = as_mdata(a)
     m.obsm["X_pca"] = a.obsm["X_pca"]
     remadom.data.spatial_graph(m, n_neighs=6, library_key="section")
@@ -163,9 +163,9 @@ def run_starmap(d, seeds):
 def run_ablation(d, seeds):
     """Each fusion part toggled on the three-modality simulation (ground truth, 5 factors)."""
     t = md.read_h5mu(d / "spatialglue_sim_triplet.h5mu")
-    remadom.data.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
-    remadom.data.pca_protein(t["adt"], layer="counts")
-    remadom.data.lsi_atac(t["atac"], n_comps=30, layer="counts")
+    remadom.pp.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
+    remadom.pp.pca_protein(t["adt"], layer="counts")
+    remadom.pp.lsi_atac(t["atac"], n_comps=30, layer="counts")
     remadom.data.spatial_graph(t, n_neighs=6)
     _ablate("sim_triplet", t, ["rna", "adt", "atac"], {"rna": "X_pca", "adt": "X_pca", "atac": "X_lsi"},
             t.obs["ground_truth"], 5, seeds[:3])

@@ -49,9 +49,9 @@ def run_urmf(sec: dict, seed: int, train_kwargs: dict) -> tuple[np.ndarray, int]
     for name, a in sec["modalities"].items():
         a = a.copy()
         if name == "rna":
-            remadom.data.pca_rna(a, n_comps=30, random_state=seed)
+            remadom.pp.pca_rna(a, n_comps=30, random_state=seed)
         else:
-            remadom.data.pca_protein(a, random_state=seed)
+            remadom.pp.pca_protein(a, random_state=seed)
         mods[name] = a
     m = md.MuData(mods)
     m.obsm["spatial"] = sec["spatial"]

@@ -38,8 +38,8 @@ def make_inputs(n_spots: int, data: Path, seed: int = 0):
     import remadom
 
     t = md.read_h5mu(data)
-    remadom.data.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
-    remadom.data.pca_protein(t["adt"], layer="counts")
+    remadom.pp.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
+    remadom.pp.pca_protein(t["adt"], layer="counts")
     f1, f2 = t["rna"].obsm["X_pca"], t["adt"].obsm["X_pca"]
     xy = np.asarray(t.obsm["spatial"], dtype=np.float64)
     n0 = xy.shape[0]

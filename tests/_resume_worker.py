@@ -70,7 +70,7 @@ def make(name: str):
         m = _her2st()
         scvi.settings.seed = 0
         if name == "urmf":
-            remadom.data.pca_rna(m["rna"], n_comps=15, n_top_genes=None)
+            remadom.pp.pca_rna(m["rna"], n_comps=15, n_top_genes=None)
             remadom.data.spatial_graph(m, n_neighs=6)
             URMF.setup_mudata(m, modalities=["rna"], layers={"rna": "X_pca"})
             return URMF(m), {"max_epochs": 6, "batch_size": 64, **quiet}

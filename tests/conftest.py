@@ -12,7 +12,7 @@ def lymph_node():
     import remadom
 
     m = remadom.datasets.lymph_node_s1()
-    remadom.data.pca_protein(m["prot"])
+    remadom.pp.pca_protein(m["prot"])
     remadom.data.spatial_graph(m, n_neighs=6)
     return m
 

@@ -27,7 +27,7 @@ md.set_options(pull_on_update=False)
 def _urmf():
     m = md.read_h5mu(shared_file("lymph_node_s1.h5mu"))
     m = m[:240].copy()
-    remadom.data.pca_protein(m["prot"])
+    remadom.pp.pca_protein(m["prot"])
     remadom.data.spatial_graph(m, n_neighs=6)
     URMF.setup_mudata(m, modalities=["prot"], layers={"prot": "X_pca"})
     return m, {"n_latent": 8, "n_hidden": 32}, 8

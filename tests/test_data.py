@@ -119,72 +119,117 @@ def test_presence_mask_mosaic():
 
 
 def test_preprocessing_shapes(toy_mdata):
-    remadom.data.pca_rna(toy_mdata["rna"], n_comps=5, n_top_genes=20, key_added="X_p")
+    remadom.pp.pca_rna(toy_mdata["rna"], n_comps=5, n_top_genes=20, key_added="X_p")
     assert toy_mdata["rna"].obsm["X_p"].shape == (120, 5)
-    remadom.data.pca_protein(toy_mdata["prot"])
+    remadom.pp.pca_protein(toy_mdata["prot"])
     assert toy_mdata["prot"].obsm["X_pca"].shape == (120, 11)
-    remadom.data.lsi_atac(toy_mdata["rna"], n_comps=6)
+    remadom.pp.lsi_atac(toy_mdata["rna"], n_comps=6)
     z = toy_mdata["rna"].obsm["X_lsi"]
     assert z.shape == (120, 6) and np.isfinite(z).all()
-    c = remadom.data.clr(toy_mdata["prot"].X)
+    c = remadom.pp.clr(toy_mdata["prot"].X)
     np.testing.assert_allclose(c.mean(1), 0, atol=1e-5)
+
+
+def test_old_preprocessing_names_warn_and_match_pp(toy_mdata):
+    """``remadom.data.<name>`` still works for one release: a DeprecationWarning naming
+    ``remadom.pp.<name>``, then the same result as the new function."""
+    import anndata as ad
+
+    rng = np.random.default_rng(1)
+    calls = {
+        "pca_rna": (lambda m: m["rna"].copy(), dict(n_comps=5, n_top_genes=20), "X_pca"),
+        "pca_protein": (lambda m: m["prot"].copy(), {}, "X_pca"),
+        "lsi_atac": (lambda m: m["rna"].copy(), dict(n_comps=4), "X_lsi"),
+        "link_features": (lambda m: m.copy(), dict(rna="rna", other="prot", n_comps=5,
+                                                   association=sp.random(40, 12, density=0.3, random_state=0)),
+                          "X_link"),
+    }
+    for name, (target, kwargs, key) in calls.items():
+        new, old = target(toy_mdata), target(toy_mdata)
+        getattr(remadom.pp, name)(new, **kwargs)
+        with pytest.warns(DeprecationWarning, match=rf"remadom\.data\.{name} moved to remadom\.pp\.{name}"):
+            getattr(remadom.data, name)(old, **kwargs)
+        np.testing.assert_array_equal(old.obsm[key], new.obsm[key])
+    with pytest.warns(DeprecationWarning, match=r"remadom\.pp\.clr"):
+        np.testing.assert_array_equal(remadom.data.clr(toy_mdata["prot"].X), remadom.pp.clr(toy_mdata["prot"].X))
+    feats = ad.AnnData(obs=toy_mdata.obs[[]].copy(), obsm={"X_image": rng.normal(size=(120, 9)).astype(np.float32)})
+    with pytest.warns(DeprecationWarning, match=r"remadom\.pp\.image_modality"):
+        old = remadom.data.image_modality(feats, n_comps=4)
+    np.testing.assert_array_equal(old.obsm["X_pca"], remadom.pp.image_modality(feats, n_comps=4).obsm["X_pca"])
+    with pytest.warns(DeprecationWarning, match=r"remadom\.pp\.image_features"), \
+            pytest.raises(ValueError, match=r"uns\['spatial'\] is missing"):
+        remadom.data.image_features(feats)
+    assert not {"pca_rna", "image_features", "link_features"} & set(remadom.data.__all__)
+    assert remadom.data.pca_rna.__wrapped__ is remadom.pp.pca_rna
+
+
+def test_pp_import_loads_no_torch():
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json, remadom\nremadom.pp.pca_rna\n"
+            "print(json.dumps(sorted(m for m in ('torch', 'scvi', 'lightning', 'squidpy') if m in sys.modules)))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == []
 
 
 def test_bundled_her2st_image_and_features():
     a = remadom.datasets.her2st_c2()
     assert a.uns["spatial"]["C2"]["images"]["hires"].shape[2] == 3
     assert "provenance" in a.uns
-    remadom.data.image_features(a, features=("summary",))
+    remadom.pp.image_features(a, features=("summary",))
     assert a.obsm["X_image"].shape[0] == a.n_obs and np.isfinite(a.obsm["X_image"]).all()
-    img = remadom.data.image_modality(a, n_comps=5)
+    img = remadom.pp.image_modality(a, n_comps=5)
     assert img.obsm["X_pca"].shape == (a.n_obs, 5)
     assert (img.obs_names == a.obs_names).all()
     np.testing.assert_allclose(img.X.mean(0), 0, atol=1e-4)
     a.obsm["X_image"][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        remadom.data.image_modality(a)
+        remadom.pp.image_modality(a)
 
 
 def test_image_features_errors():
     a = remadom.datasets.her2st_c2()
     with pytest.raises(ValueError, match="library_id"):
-        remadom.data.image_features(a, library_id="XX")
+        remadom.pp.image_features(a, library_id="XX")
     gray = a.copy()
     gray.uns["spatial"]["C2"]["images"]["hires"] = gray.uns["spatial"]["C2"]["images"]["hires"][..., 0]
     with pytest.raises(ValueError, match="RGB"):
-        remadom.data.image_features(gray)
+        remadom.pp.image_features(gray)
     moved = a.copy()
     moved.obsm["spatial"] = moved.obsm["spatial"] * 100
     with pytest.raises(ValueError, match="outside"):
-        remadom.data.image_features(moved)
+        remadom.pp.image_features(moved)
 
 
 def test_image_features_tile_bin_and_more_errors():
     a = remadom.datasets.her2st_c2()
     before = sorted(a.obsm)
     with pytest.raises(ValueError, match="larger than the image"):
-        remadom.data.image_features(a, tile_size=1e5)
+        remadom.pp.image_features(a, tile_size=1e5)
     with pytest.raises(ValueError, match="tile_size must be > 0"):
-        remadom.data.image_features(a, tile_size=-3)
+        remadom.pp.image_features(a, tile_size=-3)
     rgba = a.copy()
     img = rgba.uns["spatial"]["C2"]["images"]["hires"]
     rgba.uns["spatial"]["C2"]["images"]["hires"] = np.concatenate([img, img[..., :1]], -1)
     with pytest.raises(ValueError, match="alpha channel"):
-        remadom.data.image_features(rgba)
+        remadom.pp.image_features(rgba)
     nounits = a.copy()
     del nounits.uns["spatial"]["C2"]["scalefactors"]["tissue_hires_scalef"]
     with pytest.raises(ValueError, match="scalefactor 'tissue_hires_scalef' missing"):
-        remadom.data.image_features(nounits)
+        remadom.pp.image_features(nounits)
     assert sorted(a.obsm) == before  # failed calls write nothing
     # bin_size: coordinates given in bins of 10 full-resolution pixels give the same crops
     binned = a.copy()
     binned.obsm["spatial"] = binned.obsm["spatial"] / 10.0
-    remadom.data.image_features(binned, features=("summary",), bin_size=10.0, tile_size=150)
-    remadom.data.image_features(a, features=("summary",), tile_size=150)
+    remadom.pp.image_features(binned, features=("summary",), bin_size=10.0, tile_size=150)
+    remadom.pp.image_features(a, features=("summary",), tile_size=150)
     np.testing.assert_allclose(binned.obsm["X_image"], a.obsm["X_image"], rtol=1e-5)
     np.testing.assert_allclose(binned.obsm["spatial"] * 10.0, a.obsm["spatial"])  # input unchanged
     big = a.copy()
-    remadom.data.image_features(big, features=("summary",), tile_size=400)
+    remadom.pp.image_features(big, features=("summary",), tile_size=400)
     assert not np.allclose(big.obsm["X_image"], a.obsm["X_image"])  # the tile size matters
 
 

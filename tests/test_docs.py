@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SUBPACKAGES = ("data", "datasets", "heads", "metrics", "model", "nn", "pl", "tl", "train")
+SUBPACKAGES = ("data", "datasets", "heads", "metrics", "model", "nn", "pl", "pp", "tl", "train")
 
 
 def _api_sections() -> dict[str, set[str]]:

@@ -1,4 +1,4 @@
-"""remadom.data.link_features: shared gene-level features and the shared ``gene`` modality."""
+"""remadom.pp.link_features: shared gene-level features and the shared ``gene`` modality."""
 
 import warnings
 
@@ -19,18 +19,18 @@ def _assoc(seed=0):
 
 def test_link_features_shape_and_errors():
     m = _toy_mosaic()
-    remadom.data.link_features(m, rna="rna", other="adt", association=_assoc(), n_comps=5)
+    remadom.pp.link_features(m, rna="rna", other="adt", association=_assoc(), n_comps=5)
     assert m.obsm["X_link"].shape == (m.n_obs, 5) and np.isfinite(m.obsm["X_link"]).all()
     with pytest.raises(ValueError, match="association has shape"):
-        remadom.data.link_features(m, rna="rna", other="adt", association=_assoc()[:10])
+        remadom.pp.link_features(m, rna="rna", other="adt", association=_assoc()[:10])
     with pytest.raises(ValueError, match="modality 'atac' is not in the MuData"):
-        remadom.data.link_features(m, association=_assoc())
+        remadom.pp.link_features(m, association=_assoc())
 
 
 def test_link_features_as_modality_trains_with_mosaicvi():
     m = _toy_mosaic()
     obs_before, names_before = m.obs.copy(), m.obs_names.copy()
-    remadom.data.link_features(m, rna="rna", other="adt", association=_assoc(), n_comps=5,
+    remadom.pp.link_features(m, rna="rna", other="adt", association=_assoc(), n_comps=5,
                                as_modality="gene")
     g = m["gene"]
     assert g.shape == (m.n_obs, 5) and list(g.obs_names) == list(names_before)
@@ -38,7 +38,7 @@ def test_link_features_as_modality_trains_with_mosaicvi():
     assert list(m.obs_names) == list(names_before)
     assert (m.obs["batch"] == obs_before["batch"]).all()  # the user's columns are kept
     with pytest.raises(ValueError, match="already a modality"):
-        remadom.data.link_features(m, rna="rna", other="adt", association=_assoc(), as_modality="gene")
+        remadom.pp.link_features(m, rna="rna", other="adt", association=_assoc(), as_modality="gene")
     scvi.settings.seed = 0
     MOSAICVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
     with pytest.warns(UserWarning, match="no modality shared by all cells"):

@@ -37,7 +37,7 @@ def test_subpackages_load_on_first_use():
     from remadom.model import URMF
 
     assert remadom.model.URMF is URMF
-    assert {"data", "model", "pl", "tl"} <= set(dir(remadom))
+    assert {"data", "model", "pl", "pp", "tl"} <= set(dir(remadom))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         remadom.nope  # noqa: B018
 

@@ -23,8 +23,8 @@ def _leiden_ari(m, rep, y, k):
 def test_mop_snare_rna_atac_fused_above_floor():
     """Two paired modalities (SNARE-seq2 MOp, 10309 nuclei, 23 subclasses) on a feature kNN graph."""
     m = md.read_h5mu(shared_file("scmomat_mop_snare.h5mu"))
-    remadom.data.pca_rna(m["rna"], n_comps=50, n_top_genes=None)
-    remadom.data.lsi_atac(m["atac"], n_comps=50)
+    remadom.pp.pca_rna(m["rna"], n_comps=50, n_top_genes=None)
+    remadom.pp.lsi_atac(m["atac"], n_comps=50)
     m.obsm["X_concat"] = np.concatenate([m["rna"].obsm["X_pca"], m["atac"].obsm["X_lsi"]], 1)
     tmp = ad.AnnData(obs=m.obs[[]])
     tmp.obsm["X"] = m.obsm["X_concat"]
@@ -46,9 +46,9 @@ def test_mop_snare_rna_atac_fused_above_floor():
 def test_sim_triplet_three_modalities():
     """Three modalities (simulated; a fixture with known ground truth, not evidence on tissue)."""
     t = md.read_h5mu(shared_file("spatialglue_sim_triplet.h5mu"))
-    remadom.data.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
-    remadom.data.pca_protein(t["adt"], layer="counts")
-    remadom.data.lsi_atac(t["atac"], n_comps=30, layer="counts")
+    remadom.pp.pca_rna(t["rna"], n_comps=30, layer="counts", n_top_genes=None)
+    remadom.pp.pca_protein(t["adt"], layer="counts")
+    remadom.pp.lsi_atac(t["atac"], n_comps=30, layer="counts")
     remadom.data.spatial_graph(t, n_neighs=6)
     scvi.settings.seed = 0
     URMF.setup_mudata(t, modalities=["rna", "adt", "atac"],
@@ -63,7 +63,7 @@ def test_sim_triplet_three_modalities():
 
 def test_her2st_a1_pathologist_labels():
     a = ad.read_h5ad(shared_file("her2st_a1.h5ad"))
-    remadom.data.pca_rna(a, n_comps=30)
+    remadom.pp.pca_rna(a, n_comps=30)
     m = md.MuData({"rna": a})
     m.obsm["spatial"] = np.asarray(a.obsm["spatial"])
     remadom.data.spatial_graph(m, n_neighs=6)
@@ -89,7 +89,7 @@ def test_her2st_a1_pathologist_labels():
 
 def test_starmap_two_sections_graph_and_cell_types():
     a = ad.read_h5ad(shared_file("starmap_mpfc_s0_s1.h5ad"))
-    remadom.data.pca_rna(a, n_comps=30, n_top_genes=None)
+    remadom.pp.pca_rna(a, n_comps=30, n_top_genes=None)
     m = md.MuData({"rna": a})
     m.obs["section"] = a.obs["section"].to_numpy()
     m.obsm["spatial"] = np.asarray(a.obsm["spatial"])

@@ -31,7 +31,7 @@ def b1():
     import mudata as md
 
     a = remadom.datasets.her2st_b1()
-    remadom.data.pca_rna(a, n_comps=30)
+    remadom.pp.pca_rna(a, n_comps=30)
     m = md.MuData({"rna": a})
     m.obs = a.obs.copy()
     m.obsm["spatial"] = np.asarray(a.obsm["spatial"])

@@ -141,7 +141,7 @@ def test_spatial_tiles_partition():
 def test_her2st_c2_rna_he_real_data():
     """Shipped real section: RNA + H&E features; domains are spatially coherent and finite."""
     a = remadom.datasets.her2st_c2()
-    remadom.data.image_features(a, img_key="hires", features=("summary", "histogram"))
+    remadom.pp.image_features(a, img_key="hires", features=("summary", "histogram"))
     scvi.settings.seed = 0
     STEREOMM.setup_anndata(a, image_key="X_image")
     model = STEREOMM(a)
@@ -152,7 +152,7 @@ def test_her2st_c2_rna_he_real_data():
     assert a.obsm["X_stereomm"].shape == (a.n_obs, 100)
     remadom.data.spatial_graph(a, n_neighs=6)
     lab = remadom.tl.cluster(a, "X_stereomm", method="kmeans", n_clusters=7, key_added="d")
-    remadom.data.pca_rna(a, n_comps=30)
+    remadom.pp.pca_rna(a, n_comps=30)
     base = remadom.tl.cluster(a, "X_pca", method="kmeans", n_clusters=7, key_added="b")
     g = a.obsp["spatial_connectivities"]
     # the graph autoencoder's domains are far more spatially coherent than PCA's (~0.1 here)

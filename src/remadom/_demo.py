@@ -20,7 +20,7 @@ import anndata as ad
 import mudata as md
 import numpy as np
 
-from . import data, datasets, metrics, pl, tl
+from . import data, datasets, metrics, pl, pp, tl
 from ._workflow import as_mudata
 from .model import STEREOMM, URMF
 
@@ -54,7 +54,7 @@ def her2st_b1(outdir: Path, seed: int, max_epochs: int | None, progress_bar: boo
     import scvi
 
     adata = datasets.her2st_b1()
-    data.pca_rna(adata, n_comps=30)
+    pp.pca_rna(adata, n_comps=30)
     mdata = as_mudata(adata, "rna")
     mdata.obsm["X_pca"] = adata.obsm["X_pca"]
     data.spatial_graph(mdata, n_neighs=6)
@@ -84,7 +84,7 @@ def her2st_b1(outdir: Path, seed: int, max_epochs: int | None, progress_bar: boo
 def lymph_node(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bool) -> dict:
     """Lymph node slice A1 protein: URMF against the 10 annotated regions."""
     mdata = datasets.lymph_node_s1()
-    data.pca_protein(mdata["prot"])
+    pp.pca_protein(mdata["prot"])
     mdata.obsm["X_pca"] = mdata["prot"].obsm["X_pca"]
     data.spatial_graph(mdata, n_neighs=6)
     tl.neighbor_average(mdata, "X_pca", key_added="X_pca_nbr")
@@ -104,9 +104,9 @@ def lymph_node(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bo
 def her2st_c2_image(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bool) -> dict:
     """her2st C2: URMF on RNA + H&E image features, domains drawn over the H&E image."""
     adata = datasets.her2st_c2()
-    data.pca_rna(adata, n_comps=30)
-    data.image_features(adata)
-    img = data.image_modality(adata, n_comps=20)
+    pp.pca_rna(adata, n_comps=30)
+    pp.image_features(adata)
+    img = pp.image_modality(adata, n_comps=20)
     rna = ad.AnnData(adata.X, obs=adata.obs.copy(), var=adata.var.copy(),
                      obsm={"X_pca": adata.obsm["X_pca"], "spatial": adata.obsm["spatial"]})
     mdata = md.MuData({"rna": rna, "image": img})

@@ -1,12 +1,23 @@
-"""Data layer shared by all models: graphs, registry fields, masks, preprocessing, checks."""
+"""Data layer shared by all models: graphs, registry fields, masks, input checks.
+
+The user's preprocessing (``pca_rna``, ``pca_protein``, ``lsi_atac``, ``clr``, ``image_features``,
+``image_modality``, ``link_features``) moved to :mod:`remadom.pp`; the old names here still work
+for one release and raise a ``DeprecationWarning``.
+"""
 
 from ._backed import BackedRows, check_not_backed, is_backed, set_store_dir
+from ._deprecated import (  # noqa: F401  (deprecated aliases, not in __all__)
+    clr,
+    image_features,
+    image_modality,
+    link_features,
+    lsi_atac,
+    pca_protein,
+    pca_rna,
+)
 from ._fields import DataSignatureField, MuDataObspField, ObspField, graph_fingerprint
 from ._graph import feature_graph, knn_transformer, spatial_graph
-from ._image import image_features, image_modality
-from ._link import link_features
 from ._mosaic import pad_rows, presence_mask
-from ._preprocess import clr, lsi_atac, pca_protein, pca_rna
 from ._propagate import neighbor_mean, normalized_adjacency, ppr_propagate, propagate
 from ._reduce import REDUCTIONS, SCALES, reduce_to_width, select_genes
 from ._validate import (
@@ -45,21 +56,14 @@ __all__ = [
     "check_unique_names",
     "check_zero_cells",
     "count_violations",
-    "clr",
     "feature_graph",
     "get_matrix",
     "graph_fingerprint",
-    "image_features",
-    "image_modality",
     "is_counts",
     "keep_unchanged_on_error",
     "knn_transformer",
-    "link_features",
-    "lsi_atac",
     "neighbor_mean",
     "normalized_adjacency",
-    "pca_protein",
-    "pca_rna",
     "pad_rows",
     "presence_mask",
     "ppr_propagate",

@@ -191,7 +191,7 @@ def feature_graph(
     """
     if use_rep not in (None, "X") and use_rep not in adata.obsm:
         raise ValueError(
-            f"obsm['{use_rep}'] not found; compute it first (e.g. remadom.data.pca_rna) or pass "
+            f"obsm['{use_rep}'] not found; compute it first (e.g. remadom.pp.pca_rna) or pass "
             "use_rep='X'."
         )
     sc.pp.neighbors(

@@ -29,7 +29,7 @@ class CrossGraphHead(AlignmentHead):
     found in ``space``: ``"latent"`` (the current ``z_bio``, detached -- pairs follow the model as
     it trains) or ``"link"`` (shared features registered with ``link_key`` in ``setup_mudata``,
     e.g. RNA for RNA cells and gene activity from the gene-region matrix for ATAC cells, built by
-    :func:`remadom.data.link_features`; a prior feature association as in GLUE's guidance graph,
+    :func:`remadom.pp.link_features`; a prior feature association as in GLUE's guidance graph,
     Cao & Gao 2022). The loss is the mean squared distance of the pairs over the median squared
     distance. Pairs are recomputed every step (the freshest possible refresh); ``O(batch^2)``.
 

@@ -98,7 +98,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
         ``paired``, ``unpaired``, ``bridge``, ``mosaic`` (default), ``prediction`` or
         ``hierarchical``; sets ``subset_prob`` and ``heads`` (print ``MOSAICVI.preset(problem)``).
         ``unpaired`` with a registered modality that covers every cell (a shared gene-level
-        modality from :func:`remadom.data.link_features` with ``as_modality=``) uses no head
+        modality from :func:`remadom.pp.link_features` with ``as_modality=``) uses no head
         unless ``heads`` is given: the shared expert aligns the modality sets, and the MMD head
         lowered FOSCTTM quality there (MOp halves: 0.215 with it, 0.197 without). Without such a
         modality a warning names this fix.
@@ -164,7 +164,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
                 warnings.warn(
                     f"modalities {self.modalities} share no cell, and no head or link_key ties them: "
                     "each modality gets its own region of the latent space and nothing aligns them. "
-                    "Add paired cells, a shared modality or link_key= (remadom.data.link_features), "
+                    "Add paired cells, a shared modality or link_key= (remadom.pp.link_features), "
                     "or a head (problem='unpaired' adds an MMD head).",
                     UserWarning,
                     stacklevel=2,
@@ -203,7 +203,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
                 "problem='unpaired' with no modality shared by all cells: heads that match "
                 "distributions rarely find which cell of one modality matches which of the other "
                 "(MOp RNA/ATAC halves: FOSCTTM 0.46). Add a shared gene-level modality first, e.g. "
-                "remadom.data.link_features(mdata, rna='rna', other='atac', as_modality='gene'), "
+                "remadom.pp.link_features(mdata, rna='rna', other='atac', as_modality='gene'), "
                 "and register it (FOSCTTM 0.20 there; the preset then drops its MMD head).",
                 UserWarning,
                 stacklevel=2,
@@ -319,7 +319,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
         link_key
             ``mdata.obsm`` key of shared features for every cell (for
             :class:`~remadom.heads.CrossGraphHead` with ``space="link"``), e.g. from
-            :func:`remadom.data.link_features`.
+            :func:`remadom.pp.link_features`.
         **kwargs
             Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
 
@@ -381,7 +381,7 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
         if link_key is not None:
             if link_key not in mdata.obsm:
                 raise ValueError(f"link_key='{link_key}' is not in mdata.obsm; build it with "
-                                 "remadom.data.link_features(mdata, ...).")
+                                 "remadom.pp.link_features(mdata, ...).")
             link = mdata.obsm[link_key]
             if link.shape[0] != mdata.n_obs:
                 raise ValueError(f"mdata.obsm['{link_key}'] has {link.shape[0]} rows, not n_obs={mdata.n_obs}.")

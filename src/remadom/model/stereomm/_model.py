@@ -112,7 +112,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
 
     Examples
     --------
-    >>> remadom.data.image_features(adata, img_key="hires")           # obsm["X_image"]
+    >>> remadom.pp.image_features(adata, img_key="hires")           # obsm["X_image"]
     >>> remadom.model.STEREOMM.setup_anndata(adata, image_key="X_image")
     >>> model = remadom.model.STEREOMM(adata)
     >>> model.train(max_epochs=100)
@@ -191,7 +191,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             Layer with the counts (``None``: ``.X``).
         image_key
             ``obsm`` key of per-spot image features ``(n_obs, n_features)``, e.g. from
-            :func:`remadom.data.image_features`; ``None`` = RNA only.
+            :func:`remadom.pp.image_features`; ``None`` = RNA only.
         spatial_key
             ``obsm`` key of the coordinates.
         spatial_graph_key
@@ -234,7 +234,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             if image_key not in adata.obsm:
                 raise ValueError(
                     f"obsm['{image_key}'] not found: compute image features first with "
-                    "remadom.data.image_features(adata, ...) or pass image_key=None for RNA only."
+                    "remadom.pp.image_features(adata, ...) or pass image_key=None for RNA only."
                 )
             img = as_float32(np.asarray(adata.obsm[image_key]), "image", f"obsm['{image_key}']")
             mats["image"] = (img, f"obsm['{image_key}']")

@@ -185,7 +185,7 @@ class URMF(RemadomModelMixin, UnsupervisedTrainingMixin, BaseModelClass):
             List of modality names (one or more).
         layers
             Per modality, the data to use: a layer name or an ``obsm`` key of a representation
-            (e.g. ``"X_pca"`` from :func:`remadom.data.pca_rna`); default ``.X``.
+            (e.g. ``"X_pca"`` from :func:`remadom.pp.pca_rna`); default ``.X``.
         likelihoods
             Per modality ``"gaussian"`` (unit-variance Gaussian on the standardised input; default
             for ``obsm`` representations and non-count data) or ``"nb"`` (negative binomial on
@@ -302,7 +302,7 @@ class URMF(RemadomModelMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 warnings.warn(
                     f"modality '{m}': {x.shape[1]} features become dense encoder inputs of "
                     f"~{gb:.1f} GB ({n_views} graph views); URMF is built for reduced inputs. For "
-                    f"RNA run remadom.data.pca_rna(mdata['{m}']) and pass layers={{'{m}': 'X_pca'}}.",
+                    f"RNA run remadom.pp.pca_rna(mdata['{m}']) and pass layers={{'{m}': 'X_pca'}}.",
                     UserWarning, stacklevel=2)
 
         # --- compute and write

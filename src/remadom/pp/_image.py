@@ -153,7 +153,7 @@ def image_modality(adata: AnnData, n_comps: int = 20, key: str = "X_image",
     import scanpy as sc
 
     if key not in adata.obsm:
-        raise ValueError(f"obsm['{key}'] not found; run remadom.data.image_features(adata) first.")
+        raise ValueError(f"obsm['{key}'] not found; run remadom.pp.image_features(adata) first.")
     x = np.asarray(adata.obsm[key], dtype=np.float32)
     if not np.isfinite(x).all():
         raise ValueError(f"obsm['{key}'] has NaN/inf image features; remove those spots or features.")
