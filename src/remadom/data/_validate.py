@@ -404,7 +404,9 @@ def _snapshot(data) -> list:
     for a in _parts(data):
         maps = {k: dict(getattr(a, k).items()) for k in _MAPPINGS if getattr(a, k, None) is not None}
         frames = {k: getattr(a, k).copy() for k in ("obs", "var")}
-        snap.append((a, None if isinstance(a, MuData) else a.X, maps, frames))
+        # a backed .X is a new on-disk handle at each access and is never replaced by a setup
+        keep_x = not isinstance(a, MuData) and not getattr(a, "isbacked", False)
+        snap.append((a, a.X if keep_x else None, maps, frames))
     return snap
 
 

@@ -1,5 +1,6 @@
 """What the five models share: one call dialect for the everyday methods."""
 
+from ._generative import DifferentialExpressionMixin, PosteriorPredictiveMixin
 from ._mixin import RemadomModelMixin
 
-__all__ = ["RemadomModelMixin"]
+__all__ = ["DifferentialExpressionMixin", "PosteriorPredictiveMixin", "RemadomModelMixin"]

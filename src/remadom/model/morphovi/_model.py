@@ -21,6 +21,7 @@ from remadom.data import (
     as_float32,
     check_modalities,
     check_n_obs,
+    check_not_backed,
     check_unique_names,
     check_zero_cells,
     get_matrix,
@@ -220,6 +221,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         if modality_a == modality_b:
             raise ValueError(f"modality_a and modality_b are both '{modality_a}'; name two different modalities.")
         mods = check_modalities(mdata, [modality_a, modality_b])
+        check_not_backed(mdata, "MORPHOVI")
         check_unique_names(mdata, mods)
         layers = dict(layers or {})
         mask = presence_mask(mdata, mods)

@@ -44,7 +44,7 @@ from remadom.nn import COUNT_LIKELIHOODS, LIBRARY_SIZE_LIKELIHOODS
 from remadom.nn import LIKELIHOODS as _REGISTRY
 from remadom.train import BalancedDataSplitter, CheckedTrainingPlan, LatentBank
 
-from ..base import RemadomModelMixin
+from ..base import DifferentialExpressionMixin, PosteriorPredictiveMixin, RemadomModelMixin
 from ._module import MOSAICVIModule
 from ._presets import PRESETS, preset
 
@@ -81,7 +81,8 @@ def _matrix(adata: AnnData, key: str | None, m: str):
     return x, where
 
 
-class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressionMixin, VAEMixin,
+               UnsupervisedTrainingMixin, BaseModelClass):
     """Mosaic-first multimodal VAE: any cell may have any subset of the registered modalities.
 
     One encoder per modality gives a Gaussian expert; the product of the experts a cell has
@@ -696,35 +697,17 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
             source = [m for m in self.modalities if m != target] or [target]
         use = self._modalities_arg(source, "impute source")
         mdata = self._validate_anndata(mdata)
-        batch_code = None
-        if transform_batch is not None:
-            if "batch" not in self.adata_manager.data_registry:
-                raise ValueError("transform_batch needs batch_key= in setup_mudata.")
-            mapping = list(self.adata_manager.get_state_registry("batch").categorical_mapping)
-            if transform_batch not in mapping:
-                raise ValueError(f"transform_batch '{transform_batch}' is not a batch; batches: {mapping}.")
-            batch_code = mapping.index(transform_batch)
+        batch_code = self._batch_code(transform_batch)
         info = self.adata_manager.registry["setup_args"]
         lik = self.module.likelihoods[target]
         lib_value = library_size if library_size is not None else info["_library_median"].get(target, 1.0)
-        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
-        self.module.eval()
         means, stds, n_src = [], [], []
-        for tensors in dl:
-            inp = self.module._get_inference_input(tensors)
-            if batch_code is not None:
-                inp["cats"][0] = torch.full_like(inp["cats"][0], batch_code)
-            inp["encode_mask"] = self._encode_mask(inp["mask"], use)
-            inf = self.module.inference(**inp, n_samples=n_samples)
-            n = inp["mask"].shape[0]
-            flat = (lambda t: t.reshape(-1, t.shape[-1])) if n_samples > 1 else (lambda t: t)
-            z = flat(inf["z"])
-            zt = None if inf["z_tech"] is None else flat(inf["z_tech"])
-            lib = self._reference_library(target, n * n_samples, float(lib_value), z.device)
-            mean = self.module.generative(z, zt, {target: lib}, modalities=[target])["px"][target].mean
+        for px, lib, inp in self._decode(target, use, mdata, indices, n_samples, batch_size,
+                                         float(lib_value), batch_code):
+            mean = px.mean
             if lik == "betabinomial":
                 mean = mean / lib  # methylation fraction
-            mean = mean.reshape(n_samples, n, -1) if n_samples > 1 else mean.unsqueeze(0)
+            mean = mean.reshape(n_samples, -1, mean.shape[-1])
             means.append(mean.mean(0).cpu())
             stds.append(mean.std(0).cpu() if n_samples > 1 else torch.zeros_like(mean[0]).cpu())
             n_src.append(inp["encode_mask"].sum(1).cpu())
@@ -743,6 +726,57 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
                           "their prediction comes from the prior alone.", stacklevel=2)
         return out
 
+    def _batch_code(self, transform_batch: str | None) -> int | None:
+        """Code of the ``batch_key`` category ``transform_batch`` (None: each cell's own batch).
+
+        Raises
+        ------
+        ValueError
+            No batch registered, or ``transform_batch`` is not one of its categories.
+        """
+        if transform_batch is None:
+            return None
+        if "batch" not in self.adata_manager.data_registry:
+            raise ValueError("transform_batch needs batch_key= in setup_mudata.")
+        mapping = list(self.adata_manager.get_state_registry("batch").categorical_mapping)
+        if transform_batch not in mapping:
+            raise ValueError(f"transform_batch '{transform_batch}' is not a batch; batches: {mapping}.")
+        return mapping.index(transform_batch)
+
+    def _decode(self, target: str, use: list[str], mdata, indices, n_samples: int, batch_size: int,
+                library: float | None, batch_code: int | None = None):
+        """Per minibatch: ``target``'s likelihood given ``z_bio`` drawn from the PoE of ``use``.
+
+        Yields ``(px, lib, inputs)``: ``px`` a distribution of batch shape
+        ``(n_samples * n_cells, n_vars)``, sample-major (row ``s * n_cells + i`` is draw ``s`` of
+        cell ``i``); ``lib`` its library argument; ``inputs`` the module's inference inputs
+        (with ``encode_mask``). ``library=None`` uses each cell's observed library (the median
+        library of the cells that have ``target`` for those that lack it), a number uses that
+        library for every cell (:meth:`_reference_library`).
+        """
+        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
+        self.module.eval()
+        j = self.modalities.index(target)
+        median = float(self.adata_manager.registry["setup_args"]["_library_median"].get(target, 1.0))
+        for tensors in dl:
+            inp = self.module._get_inference_input(tensors)
+            if batch_code is not None:
+                inp["cats"][0] = torch.full_like(inp["cats"][0], batch_code)
+            inp["encode_mask"] = self._encode_mask(inp["mask"], use)
+            inf = self.module.inference(**inp, n_samples=n_samples)
+            n = inp["mask"].shape[0]
+            flat = (lambda t: t.reshape(-1, t.shape[-1])) if n_samples > 1 else (lambda t: t)
+            z = flat(inf["z"])
+            zt = None if inf["z_tech"] is None else flat(inf["z_tech"])
+            if library is None:
+                observed = inf["library"][target]
+                present = inp["mask"][:, j : j + 1].bool()
+                lib = torch.where(present, observed, torch.full_like(observed, median))
+                lib = lib.repeat(n_samples, 1)
+            else:
+                lib = self._reference_library(target, n * n_samples, library, z.device)
+            yield self.module.generative(z, zt, {target: lib}, modalities=[target])["px"][target], lib, inp
+
     def _reference_library(self, target: str, n: int, value: float, device) -> torch.Tensor | None:
         """Library argument for predicting ``target`` where it was not observed."""
         lik = self.module.likelihoods[target]
@@ -754,26 +788,116 @@ class MOSAICVI(RemadomModelMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModel
             return torch.ones(n, self.module.decoders[target].out.out_features, device=device)
         return None
 
+    @torch.inference_mode()
     def get_normalized_expression(
         self,
-        modality: str,
-        mdata: MuData | None = None,
+        adata: MuData | None = None,
         indices: Sequence[int] | None = None,
-        n_samples: int = 1,
-        library_size: float = 1.0,
-        batch_size: int = 512,
         transform_batch: str | None = None,
-    ) -> pd.DataFrame:
+        gene_list: Sequence[str] | None = None,
+        library_size: float = 1.0,
+        n_samples: int = 1,
+        n_samples_overall: int | None = None,
+        batch_size: int | None = None,
+        return_mean: bool = True,
+        return_numpy: bool | None = None,
+        modality: str | None = None,
+        *,
+        mdata: MuData | None = None,
+    ) -> pd.DataFrame | np.ndarray:
         """Denoised, library-normalised values of ``modality`` from each cell's full PoE.
 
-        For ``nb``/``zinb``/``poisson`` the expected frequencies times ``library_size`` (default
-        1: rows sum to about 1, scVI's ``scale``); other likelihoods as in :meth:`impute`.
+        scvi-tools' signature (:meth:`scvi.model.SCVI.get_normalized_expression`) plus
+        ``modality``. For each cell, ``z_bio`` is drawn ``n_samples`` times from the PoE of all
+        the modalities it has; for ``nb``/``zinb``/``poisson`` the decoded expected frequencies
+        times ``library_size`` are returned (default 1: rows sum to about 1, scVI's
+        ``scale``); other likelihoods as in :meth:`impute`. A cell that lacks ``modality`` gets
+        the values predicted from its other modalities.
+
+        Parameters
+        ----------
+        adata
+            MuData set up like the training data (default: the training data).
+        indices
+            Cells (MuData rows) to use (default all).
+        transform_batch
+            Decode every cell as if from this ``batch_key`` category (default: the cell's own).
+        gene_list
+            Features of ``modality`` to return (default all), in the modality's order.
+        library_size
+            Common library size of the returned values.
+        n_samples
+            Posterior draws per cell.
+        n_samples_overall
+            Instead of per-cell values: this many draws in total, each from a cell drawn
+            uniformly (with replacement) from ``indices``; returns ``(n_samples_overall, n_vars)``.
+            This is what scvi-tools' differential-expression sampler asks for.
+        batch_size
+            Cells per inference minibatch (default 1024).
+        return_mean
+            Average the ``n_samples`` draws (default); False returns them all.
+        return_numpy
+            Return an array instead of a DataFrame (default: a DataFrame unless ``n_samples > 1``
+            and ``return_mean`` is False, or ``n_samples_overall`` is given).
+        modality
+            Registered modality (default: the model's expression modality, the only one with an
+            ``nb``/``zinb``/``poisson`` likelihood, or the one named ``rna``).
+        mdata
+            Deprecated alias of ``adata`` (one release; warns). The old first positional
+            argument, the modality name, still works for one release (warns).
 
         Returns
         -------
-        DataFrame ``(n_obs, n_vars of modality)``.
+        DataFrame ``(n_cells, n_vars)`` (obs names x feature names); with ``return_mean=False``
+        and ``n_samples > 1`` a float32 array ``(n_samples, n_cells, n_vars)``; with
+        ``n_samples_overall`` an array ``(n_samples_overall, n_vars)``.
+
+        Raises
+        ------
+        ValueError
+            Unregistered modality, ``transform_batch`` that is not a batch, a ``gene_list`` with
+            no feature of the modality, ``n_samples_overall`` with ``n_samples > 1``.
         """
-        out = self.impute(modality, source=list(self.modalities), mdata=mdata, indices=indices,
-                          n_samples=n_samples, batch_size=batch_size, library_size=library_size,
-                          transform_batch=transform_batch)
-        return pd.DataFrame(out.X, index=out.obs_names, columns=out.var_names)
+        if isinstance(adata, str):  # the pre-0.2 call get_normalized_expression("rna", ...)
+            if modality is not None and modality != adata:
+                raise TypeError("get_normalized_expression: modality given twice (positionally and "
+                                "as modality=).")
+            warnings.warn("get_normalized_expression(modality, ...) is deprecated; pass "
+                          "modality= (the first argument is adata=, as in scvi-tools).",
+                          DeprecationWarning, stacklevel=2)
+            adata, modality = None, adata
+        mdata = self._validate_anndata(self._data_arg(adata, mdata, "get_normalized_expression"))
+        m = self._expression_modality(modality, "get_normalized_expression", likelihoods=None)
+        batch_size = self._batch_size_arg(batch_size)
+        batch_code = self._batch_code(transform_batch)
+        genes = self._gene_mask(mdata, m, gene_list)
+        idx = np.arange(mdata.n_obs) if indices is None else np.asarray(indices)
+        if n_samples_overall is not None:
+            if n_samples != 1:
+                raise ValueError("pass n_samples or n_samples_overall, not both.")
+            idx = np.random.choice(idx, int(n_samples_overall))
+        values = []
+        for px, lib, _ in self._decode(m, list(self.modalities), mdata, idx, n_samples, batch_size,
+                                       float(library_size), batch_code):
+            v = px.mean / lib if self.module.likelihoods[m] == "betabinomial" else px.mean
+            values.append(v.reshape(n_samples, -1, v.shape[-1])[..., genes].cpu())
+        out = torch.cat(values, 1).numpy().astype(np.float32)  # (n_samples, n_cells, n_vars)
+        if n_samples_overall is not None:
+            return out[0]
+        if n_samples > 1 and not return_mean:
+            if return_numpy is False:
+                warnings.warn("return_numpy=False with n_samples > 1 and return_mean=False: returning "
+                              "an array (n_samples, n_cells, n_vars).", UserWarning, stacklevel=2)
+            return out
+        out = out.mean(0)
+        if return_numpy:
+            return out
+        return pd.DataFrame(out, index=mdata.obs_names[idx], columns=mdata[m].var_names[genes])
+
+    def _posterior_predictive_batches(self, adata, indices, n_samples: int, batch_size: int, modality: str):
+        """Per minibatch, ``modality``'s likelihood with ``z_bio`` from the cell's full PoE and
+        the observed library (:meth:`_decode`; see
+        :meth:`~remadom.model.base.PosteriorPredictiveMixin.posterior_predictive_sample`)."""
+        for px, _, _ in self._decode(modality, list(self.modalities), adata, indices, n_samples,
+                                     batch_size, None):
+            yield px

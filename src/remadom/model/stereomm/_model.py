@@ -28,6 +28,7 @@ from remadom.data import (
     check_finite,
     check_modalities,
     check_n_obs,
+    check_not_backed,
     check_same_obs,
     check_unique_names,
     check_zero_cells,
@@ -219,6 +220,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         setup_method_args = cls._get_setup_method_args(**locals())
         if not isinstance(adata, AnnData):
             raise ValueError(f"setup_anndata needs an AnnData, got {type(adata).__name__}; use setup_mudata for MuData.")
+        check_not_backed(adata, "STEREOMM")
         check_unique_names(adata)
         check_n_obs(adata.n_obs, 2, "the AnnData", "the radius graph and the reduction need two or more spots")
         x, _, where = get_matrix(adata, layer)
@@ -283,6 +285,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         modalities = check_modalities(mdata, modalities)
+        check_not_backed(mdata, "STEREOMM")
         check_unique_names(mdata, modalities)
         check_n_obs(mdata.n_obs, 2, "the MuData", "the radius graph and the reduction need two or more spots")
         layers = dict(layers or {})

@@ -40,7 +40,7 @@ from remadom.data import (
 from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
 
-from ..base import RemadomModelMixin
+from ..base import PosteriorPredictiveMixin, RemadomModelMixin
 from ._module import URMFModule
 
 _WARN_INPUT_GB = 2.0  # warn when a modality's dense encoder inputs would exceed this
@@ -57,7 +57,7 @@ def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
 
 
-class URMF(RemadomModelMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """Uncertainty-rebalanced multimodal fusion for spatial multi-omics.
 
     Per-modality variational encoders over the spatial graph and each modality's feature kNN
@@ -479,6 +479,23 @@ class URMF(RemadomModelMixin, UnsupervisedTrainingMixin, BaseModelClass):
         for _ in range(hops):
             z = neighbor_mean(graph, z)
         return z if indices is None else z[np.asarray(indices)]
+
+    # posterior_predictive_sample (PosteriorPredictiveMixin): "nb" modalities only
+    _PREDICTIVE_LIKELIHOODS = ("nb",)
+
+    def _posterior_predictive_batches(self, adata, indices, n_samples: int, batch_size: int, modality: str):
+        """Per minibatch, the NB of ``modality`` at ``n_samples`` draws of the fused posterior
+        (through the TSA adapter, no spatial readout) with each spot's observed library."""
+        dl = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        self.module.eval()
+        decoder = self.module.decoders[modality]
+        dev = self.module.device
+        for tensors in dl:
+            tensors = {k: v.to(dev) for k, v in tensors.items()}
+            inf = self.module.inference(**self.module._get_inference_input(tensors), n_samples=n_samples)
+            z = inf["z"].reshape(-1, inf["z"].shape[-1])
+            lib = self.module._library(tensors)[modality].repeat(n_samples, 1)
+            yield decoder.distribution(decoder(self.module.adapt(z), lib))  # scvi NegativeBinomial
 
     def get_modality_weights(self, mdata: MuData | None = None, indices=None,
                              batch_size: int = 1024) -> pd.DataFrame:

@@ -1,0 +1,128 @@
+"""Out-of-core training: a MuData opened with ``read_h5mu(path, backed="r")`` (real data).
+
+The real PBMC mosaic of ../shared/data is written to ``tmp_path`` as ``.h5mu`` and opened backed;
+MOSAICVI and PRIORVI train on it with the modalities' ``.X`` left on disk. scvi-tools'
+:class:`~scvi.data.AnnTorchDataset` sorts the cells of each minibatch when the data are backed
+(h5py reads need increasing indices), so the per-cell random draws (reparametrisation noise,
+dropout, subset draws) fall on other cells than in memory; the in-memory reference is therefore
+trained with the same within-minibatch order, and must then give the same latent.
+"""
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scvi
+from anndata.abc import CSRDataset
+from scvi.data import AnnTorchDataset
+
+from remadom.data import BackedRows, check_not_backed, get_matrix, pad_rows
+from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM
+
+from ._shared import shared_file
+
+pytestmark = pytest.mark.shared_data
+md.set_options(pull_on_update=False)
+
+
+@pytest.fixture(scope="module")
+def pbmc_file(tmp_path_factory):
+    """The real PBMC RNA + ADT mosaic (1600 cells, 3 modality sets) written uncompressed."""
+    m = md.read_h5mu(shared_file("midas_pbmc_mosaic.h5mu"))
+    path = tmp_path_factory.mktemp("backed") / "pbmc_mosaic.h5mu"
+    m.write_h5mu(path)
+    return path
+
+
+def _sorted_minibatches(monkeypatch):
+    """Read in-memory minibatches in increasing cell order, as scvi-tools does for backed data."""
+    orig = AnnTorchDataset.__getitem__
+
+    def getitem(self, indexes):
+        if isinstance(indexes, list | np.ndarray):
+            indexes = np.sort(indexes)
+        return orig(self, indexes)
+
+    monkeypatch.setattr(AnnTorchDataset, "__getitem__", getitem)
+
+
+def _train(cls, mdata, **setup):
+    scvi.settings.seed = 0
+    cls.setup_mudata(mdata, modalities=["rna", "adt"], batch_key="batch", **setup)
+    model = cls(mdata, n_latent=10, n_hidden=64)
+    model.train(max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False)
+    return model, model.get_latent_representation()
+
+
+def test_backed_rows_read_the_same_values_as_memory(pbmc_file):
+    """Padded mosaic rows read from disk equal the in-memory padded rows (any index order)."""
+    mem = md.read_h5mu(pbmc_file)
+    disk = md.read_h5mu(pbmc_file, backed="r")
+    pos = mem.obs_names.get_indexer(mem["rna"].obs_names)
+    want = pad_rows(mem["rna"].X, pos, mem.n_obs)
+    x, _, _ = get_matrix(disk["rna"], None)
+    assert isinstance(x, BackedRows) and x.shape == mem["rna"].shape
+    got = pad_rows(x, pos, disk.n_obs)
+    assert isinstance(got, CSRDataset) and got.shape == (1600, 500)
+    idx = np.random.default_rng(0).choice(1600, 300)  # unsorted, with repeats
+    assert (got[idx] != want[idx]).nnz == 0
+    assert (got[10:400] != want[10:400]).nnz == 0
+    np.testing.assert_allclose(
+        np.asarray(got.sum(1)).ravel(), np.asarray(want.sum(1)).ravel(), rtol=1e-6
+    )
+    assert got.max() == want.max()
+    with pytest.raises(TypeError, match="load the whole"):
+        np.asarray(got)
+
+
+def test_mosaicvi_backed_same_latent_x_stays_on_disk(pbmc_file, monkeypatch):
+    disk = md.read_h5mu(pbmc_file, backed="r")
+    model, z_disk = _train(MOSAICVI, disk)
+    # the count matrices were never loaded: still on-disk datasets, and the model reads views
+    assert all(isinstance(disk[m].X, CSRDataset) for m in ("rna", "adt"))
+    assert isinstance(model.adata_manager.get_from_registry("rna"), BackedRows)
+    _sorted_minibatches(monkeypatch)
+    _, z_mem = _train(MOSAICVI, md.read_h5mu(pbmc_file))
+    assert z_disk.shape == (1600, 10) and np.isfinite(z_disk).all()
+    np.testing.assert_allclose(z_disk, z_mem, atol=1e-5)
+
+
+def test_priorvi_backed_same_latent(pbmc_file, monkeypatch):
+    disk = md.read_h5mu(pbmc_file, backed="r")
+    _, z_disk = _train(PRIORVI, disk)
+    assert all(isinstance(disk[m].X, CSRDataset) for m in ("rna", "adt"))
+    _sorted_minibatches(monkeypatch)
+    _, z_mem = _train(PRIORVI, md.read_h5mu(pbmc_file))
+    np.testing.assert_allclose(z_disk, z_mem, atol=1e-5)
+
+
+def test_backed_bad_input_is_found_and_named(tmp_path):
+    """The setup checks read backed data block by block and still name modality and field."""
+    rng = np.random.default_rng(0)
+    x = sp.csr_matrix(rng.poisson(1.0, (50, 6)).astype(np.float32))
+    x[3, 2] = 0.5
+    a = ad.AnnData(x)
+    a.obs_names = [f"c{i}" for i in range(50)]
+    md.MuData({"rna": a}).write_h5mu(tmp_path / "bad.h5mu")
+    m = md.read_h5mu(tmp_path / "bad.h5mu", backed="r")
+    with pytest.raises(ValueError, match=r"modality 'rna', \.X: non-integer values"):
+        MOSAICVI.setup_mudata(m, modalities=["rna"], likelihoods={"rna": "nb"})
+    assert "_mosaicvi_mask" not in m.obsm and isinstance(m["rna"].X, CSRDataset)
+    with pytest.raises(
+        ValueError, match=r"STEREOMM cannot train on backed data: modality 'rna', \.X"
+    ):
+        check_not_backed(m, "STEREOMM")
+
+
+def test_models_that_need_memory_refuse_backed_data(pbmc_file):
+    disk = md.read_h5mu(pbmc_file, backed="r")
+    with pytest.raises(
+        ValueError, match=r"STEREOMM cannot train on backed data: modality 'rna', \.X .*read_h5mu"
+    ):
+        STEREOMM.setup_mudata(disk, modalities=["rna"])
+    with pytest.raises(
+        ValueError, match=r"MORPHOVI cannot train on backed data: modality 'rna', \.X"
+    ):
+        MORPHOVI.setup_mudata(disk, modality_a="adt", modality_b="rna")
+    assert not [k for k in disk.obsm if k.startswith("_")]
