@@ -42,8 +42,12 @@ class PosteriorPredictiveMixin:
     #: likelihoods ``posterior_predictive_sample`` can sample; a model may narrow it
     _PREDICTIVE_LIKELIHOODS: tuple[str, ...] = COUNT_LIKELIHOODS
 
-    def _expression_modality(self, modality: str | None, method: str,
-                             likelihoods: Sequence[str] | None = COUNT_LIKELIHOODS) -> str:
+    def _expression_modality(
+        self,
+        modality: str | None,
+        method: str,
+        likelihoods: Sequence[str] | None = COUNT_LIKELIHOODS,
+    ) -> str:
         """The modality ``method`` works on: ``modality`` checked, or the default.
 
         The default is the only registered modality whose likelihood is in
@@ -60,8 +64,10 @@ class PosteriorPredictiveMixin:
         liks = self.module.likelihoods
         if modality is not None:
             if modality not in self.modalities:
-                raise ValueError(f"{name}.{method}: modality '{modality}' is not registered; "
-                                 f"registered: {list(self.modalities)}.")
+                raise ValueError(
+                    f"{name}.{method}: modality '{modality}' is not registered; "
+                    f"registered: {list(self.modalities)}."
+                )
             if likelihoods is not None and liks[modality] not in likelihoods:
                 raise ValueError(
                     f"{name}.{method}: modality '{modality}' has likelihood '{liks[modality]}', "
@@ -95,19 +101,26 @@ class PosteriorPredictiveMixin:
             ``modality`` is not a modality of the MuData; no name of ``gene_list`` is a feature.
         """
         if modality not in adata.mod:
-            raise ValueError(f"'{modality}' is not a modality of the MuData (mdata.mod: {list(adata.mod)}).")
+            raise ValueError(
+                f"'{modality}' is not a modality of the MuData (mdata.mod: {list(adata.mod)})."
+            )
         names = adata[modality].var_names
         if gene_list is None:
             return np.ones(len(names), dtype=bool)
         mask = np.asarray(names.isin(list(gene_list)))
         if not mask.any():
-            raise ValueError(f"none of gene_list {list(gene_list)[:5]}... is a feature of modality "
-                             f"'{modality}' (e.g. {list(names[:5])}).")
+            raise ValueError(
+                f"none of gene_list {list(gene_list)[:5]}... is a feature of modality "
+                f"'{modality}' (e.g. {list(names[:5])})."
+            )
         return mask
 
-    def _posterior_predictive_batches(self, adata, indices, n_samples: int, batch_size: int,
-                                      modality: str) -> Iterator[torch.distributions.Distribution]:
-        raise NotImplementedError(f"{type(self).__name__} has no posterior predictive distribution.")
+    def _posterior_predictive_batches(
+        self, adata, indices, n_samples: int, batch_size: int, modality: str
+    ) -> Iterator[torch.distributions.Distribution]:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no posterior predictive distribution."
+        )
 
     @torch.inference_mode()
     def posterior_predictive_sample(
@@ -175,7 +188,11 @@ class PosteriorPredictiveMixin:
         >>> ppc.coefficient_of_variation("features")
         >>> ppc.calibration_error()
         """
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1:
+        if (
+            isinstance(n_samples, bool)
+            or not isinstance(n_samples, int | np.integer)
+            or n_samples < 1
+        ):
             raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}.")
         adata = self._validate_anndata(adata)
         batch_size = self._batch_size_arg(batch_size)
@@ -184,10 +201,16 @@ class PosteriorPredictiveMixin:
                 raise ValueError("gene_list= needs modality= (the modality the genes belong to).")
             mods = self._count_modalities(self._PREDICTIVE_LIKELIHOODS)
             if not mods:
-                self._expression_modality(None, "posterior_predictive_sample",
-                                          self._PREDICTIVE_LIKELIHOODS)  # raises with the fix
-            return {m: self._sample_modality(adata, indices, n_samples, None, batch_size, m) for m in mods}
-        m = self._expression_modality(modality, "posterior_predictive_sample", self._PREDICTIVE_LIKELIHOODS)
+                self._expression_modality(
+                    None, "posterior_predictive_sample", self._PREDICTIVE_LIKELIHOODS
+                )  # raises with the fix
+            return {
+                m: self._sample_modality(adata, indices, n_samples, None, batch_size, m)
+                for m in mods
+            }
+        m = self._expression_modality(
+            modality, "posterior_predictive_sample", self._PREDICTIVE_LIKELIHOODS
+        )
         return self._sample_modality(adata, indices, n_samples, gene_list, batch_size, m)
 
     def _sample_modality(self, adata, indices, n_samples, gene_list, batch_size, modality):
@@ -195,7 +218,9 @@ class PosteriorPredictiveMixin:
 
         genes = self._gene_mask(adata, modality, gene_list)
         chunks = []
-        for px in self._posterior_predictive_batches(adata, indices, n_samples, batch_size, modality):
+        for px in self._posterior_predictive_batches(
+            adata, indices, n_samples, batch_size, modality
+        ):
             x = px.sample()
             x = x.reshape(n_samples, -1, x.shape[-1])[..., torch.as_tensor(genes, device=x.device)]
             x = x[0] if n_samples == 1 else x.permute(1, 2, 0)
@@ -324,27 +349,44 @@ class DifferentialExpressionMixin:
         has = np.asarray(adata.obs_names.isin(adata[m].obs_names))
         present = has if observed_only else np.ones(adata.n_obs, dtype=bool)
         tests = self._de_tests(adata, groupby, group1, group2, idx1, idx2)
-        model_fn = partial(self.get_normalized_expression, modality=m, return_numpy=True,
-                           n_samples=1, batch_size=batch_size)
+        model_fn = partial(
+            self.get_normalized_expression,
+            modality=m,
+            return_numpy=True,
+            n_samples=1,
+            batch_size=batch_size,
+        )
         counts = self._modality_counts(adata, m)
         manager = _CountsManager(self.get_anndata_manager(adata, required=True), counts)
-        dc = DifferentialComputation(model_fn, self.get_latent_representation if filter_outlier_cells else None,
-                                     manager)
+        dc = DifferentialComputation(
+            model_fn, self.get_latent_representation if filter_outlier_cells else None, manager
+        )
         var_names = adata[m].var_names
         results = []
         for label1, label2, sel1, sel2 in track(tests, description="DE...", disable=silent):
             sel1, sel2 = sel1 & present, sel2 & present
             for label, sel in ((label1 or "idx1", sel1), (label2 or "idx2", sel2)):
                 if not sel.any():
-                    raise ValueError(f"differential_expression: set '{label}' has no cell"
-                                     + (f" with modality '{m}' (observed_only=True)." if observed_only else "."))
-            info = dc.get_bayes_factors(sel1, sel2, mode=mode, delta=delta, batchid1=batchid1,
-                                        batchid2=batchid2, use_observed_batches=not batch_correction,
-                                        **kwargs)
+                    raise ValueError(
+                        f"differential_expression: set '{label}' has no cell"
+                        + (f" with modality '{m}' (observed_only=True)." if observed_only else ".")
+                    )
+            info = dc.get_bayes_factors(
+                sel1,
+                sel2,
+                mode=mode,
+                delta=delta,
+                batchid1=batchid1,
+                batchid2=batchid2,
+                use_observed_batches=not batch_correction,
+                **kwargs,
+            )
             if all_stats:
                 info = {**info, **_count_statistics(counts, sel1 & has, sel2 & has)}
             res = pd.DataFrame(info, index=var_names)
-            res = res.sort_values(by="proba_de" if mode == "change" else "bayes_factor", ascending=False)
+            res = res.sort_values(
+                by="proba_de" if mode == "change" else "bayes_factor", ascending=False
+            )
             if mode == "change":
                 res[f"is_de_fdr_{fdr_target}"] = _fdr_calls(res["proba_de"], fdr_target)
             if label1 is not None:
@@ -364,18 +406,26 @@ class DifferentialExpressionMixin:
         if groupby is None:
             raise ValueError("differential_expression: pass groupby= (an obs column) or idx1=.")
         if groupby not in obs:
-            raise ValueError(f"differential_expression: groupby '{groupby}' is not a column of "
-                             f"adata.obs (columns: {list(obs.columns)}).")
+            raise ValueError(
+                f"differential_expression: groupby '{groupby}' is not a column of "
+                f"adata.obs (columns: {list(obs.columns)})."
+            )
         labels = obs[groupby].astype(str).to_numpy()
         values = list(pd.unique(labels[obs[groupby].notna().to_numpy()]))
         if group1 is None:
             group1 = list(obs[groupby].astype("category").cat.categories.astype(str))
             if len(group1) < 2:
-                raise ValueError(f"differential_expression: '{groupby}' has a single group; nothing to compare.")
+                raise ValueError(
+                    f"differential_expression: '{groupby}' has a single group; nothing to compare."
+                )
         groups = [group1] if isinstance(group1, str) else list(group1)
-        bad = [g for g in [*groups, *([group2] if group2 is not None else [])] if str(g) not in values]
+        bad = [
+            g for g in [*groups, *([group2] if group2 is not None else [])] if str(g) not in values
+        ]
         if bad:
-            raise ValueError(f"differential_expression: {bad} not among the values of '{groupby}': {values}.")
+            raise ValueError(
+                f"differential_expression: {bad} not among the values of '{groupby}': {values}."
+            )
         tests = []
         for g in groups:
             sel1 = labels == str(g)
@@ -392,7 +442,9 @@ class DifferentialExpressionMixin:
         x, _, _ = get_matrix(adata[modality], layers.get(modality))
         rows = adata[modality].obs_names.get_indexer(adata.obs_names)
         have = np.flatnonzero(rows >= 0)
-        place = sp.csr_matrix((np.ones(len(have)), (have, rows[have])), shape=(adata.n_obs, x.shape[0]))
+        place = sp.csr_matrix(
+            (np.ones(len(have)), (have, rows[have])), shape=(adata.n_obs, x.shape[0])
+        )
         return sp.csr_matrix(place @ sp.csr_matrix(x))
 
 
@@ -422,14 +474,18 @@ def _selection(idx, obs: pd.DataFrame, name: str) -> np.ndarray:
     a = np.asarray(idx).ravel()
     if a.dtype == bool:
         if a.shape[0] != obs.shape[0]:
-            raise ValueError(f"{name}: boolean mask of length {a.shape[0]} for {obs.shape[0]} cells.")
+            raise ValueError(
+                f"{name}: boolean mask of length {a.shape[0]} for {obs.shape[0]} cells."
+            )
         return a
     mask = np.zeros(obs.shape[0], dtype=bool)
     mask[a.astype(int)] = True
     return mask
 
 
-def _count_statistics(x: sp.csr_matrix, sel1: np.ndarray, sel2: np.ndarray) -> dict[str, np.ndarray]:
+def _count_statistics(
+    x: sp.csr_matrix, sel1: np.ndarray, sel2: np.ndarray
+) -> dict[str, np.ndarray]:
     """Per feature, in each set of rows of ``x``: mean count, fraction of cells with a non-zero
     count, and mean count after scaling each cell to 10^4 total counts."""
     lib = np.asarray(x.sum(1)).ravel()
