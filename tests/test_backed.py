@@ -9,6 +9,7 @@ trained with the same within-minibatch order, and must then give the same latent
 """
 
 import anndata as ad
+import h5py
 import mudata as md
 import numpy as np
 import pytest
@@ -17,7 +18,14 @@ import scvi
 from anndata.abc import CSRDataset
 from scvi.data import AnnTorchDataset
 
-from remadom.data import BackedRows, check_not_backed, get_matrix, pad_rows
+from remadom.data import (
+    BackedRows,
+    check_not_backed,
+    get_matrix,
+    pad_rows,
+    set_store_dir,
+    write_store,
+)
 from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM
 
 from ._shared import shared_file
@@ -126,3 +134,22 @@ def test_models_that_need_memory_refuse_backed_data(pbmc_file):
     ):
         MORPHOVI.setup_mudata(disk, modality_a="adt", modality_b="rna")
     assert not [k for k in disk.obsm if k.startswith("_")]
+
+
+def test_write_store_for_derived_inputs(tmp_path):
+    """Derived inputs of backed data go to an on-disk store next to the file (or a set folder)."""
+    a = ad.AnnData(sp.csr_matrix(np.eye(40, 5, dtype=np.float32)))
+    a.write_h5ad(tmp_path / "d.h5ad")
+    disk = ad.read_h5ad(tmp_path / "d.h5ad", backed="r")
+    values = np.random.default_rng(0).normal(size=(40, 7)).astype(np.float32)
+    assert write_store(values, ad.AnnData(np.zeros((40, 1))), "x") is values  # in memory: as is
+    ds = write_store(values, disk, "urmf_rna_input", block_rows=16)
+    assert isinstance(ds, h5py.Dataset) and ds.file.filename == str(
+        tmp_path / "d.h5ad.remadom" / "urmf_rna_input.h5"
+    )
+    np.testing.assert_array_equal(ds[:], values)
+    set_store_dir(tmp_path / "elsewhere")
+    try:
+        assert write_store(values, disk, "y").file.filename.startswith(str(tmp_path / "elsewhere"))
+    finally:
+        set_store_dir(None)

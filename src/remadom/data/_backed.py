@@ -385,3 +385,56 @@ def store_path(data_file: str, name: str) -> str:
             "writable folder first: remadom.data.set_store_dir('/path/with/space')."
         ) from None
     return os.path.join(folder, name)
+
+
+def write_store(values, data, name: str, block_rows: int = BLOCK_ROWS):
+    """Write a derived ``(n_obs, n_features)`` model input once to an on-disk store; open it read-only.
+
+    For inputs that setup derives from backed data and that would need ``O(n_obs x n_features)``
+    memory (e.g. URMF's graph propagations): the array is written by row blocks to
+    ``<data file>.remadom/<name>.h5`` (or under :func:`set_store_dir`) and returned as a read-only
+    :class:`h5py.Dataset`, which scvi-tools' data loader reads one minibatch at a time. Each call
+    rewrites the store (through a temporary file, so a model still reading the previous one keeps
+    its data). For data in memory, ``values`` is returned unchanged.
+
+    Parameters
+    ----------
+    values
+        ``(n_obs, n_features)`` array, scipy sparse matrix or :class:`BackedRows`.
+    data
+        The AnnData / MuData the input was derived from (backed: has a ``filename``).
+    name
+        Store name (letters, digits, ``_``), e.g. ``"urmf_rna_input"``.
+    block_rows
+        Rows written per block.
+
+    Returns
+    -------
+    ``values`` (in-memory data) or a read-only :class:`h5py.Dataset` ``(n_obs, n_features)``
+    float32.
+
+    Raises
+    ------
+    PermissionError
+        If the store folder cannot be written, with the fix (:func:`set_store_dir`).
+    """
+    filename = getattr(data, "filename", None)
+    if filename is None or not getattr(data, "isbacked", False):
+        return values
+    path = store_path(filename, f"{name}.h5")
+    shape = (int(values.shape[0]), int(values.shape[1]))
+    # rewritten at each setup (through a temporary file: a model reading the old one keeps it)
+    tmp = f"{path}.tmp"
+    with h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(
+            name,
+            shape=shape,
+            dtype=np.float32,
+            chunks=(min(max(shape[0], 1), 256), max(shape[1], 1)),
+        )
+        for start in range(0, shape[0], block_rows):
+            stop = min(start + block_rows, shape[0])
+            b = values[start:stop]
+            ds[start:stop] = np.asarray(b.toarray() if sp.issparse(b) else b, dtype=np.float32)
+    os.replace(tmp, path)
+    return h5py.File(path, "r")[name]

@@ -349,6 +349,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         resume: bool = False,
         max_epochs: int | None = None,
         max_steps: int | None = None,
+        num_workers: int | None = None,
         **trainer_kwargs,
     ):
         """Adversarial training (seed option names).
@@ -385,6 +386,14 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
             (instead of ``max_iter``).
         max_steps
             Alias of ``max_iter`` (iterations, rounded up to whole epochs).
+        num_workers
+            Processes that load minibatches (``None``: scvi-tools' ``scvi.settings.dl_num_workers``,
+            0 unless changed; 0: in the training process). Multi-device and multi-node training
+            (``strategy="ddp"``, ``devices``, ``num_nodes``): :func:`remadom.train.prepare_parallel`
+            and ``docs/scale.md``.
+            Under DDP the adversarial plan's two optimisers each step part of the network, so
+            ``strategy="ddp"`` runs with ``find_unused_parameters=True``; each process takes every
+            ``world_size``-th group-balanced batch.
         **trainer_kwargs
             Passed to Lightning (``logger``, ``callbacks``, ``enable_progress_bar``, ...).
 
@@ -393,7 +402,9 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         ValueError
             A loss in ``loss_schedule`` that does not exist, a phase missing from
             ``phase_durations``, a negative weight, an unknown ``lr_policy``; both
-            ``max_epochs`` and ``max_steps``, or either below 1.
+            ``max_epochs`` and ``max_steps``, or either below 1; ``strategy`` ``"ddp_spawn"``,
+            ``"ddp_fork"`` or ``"ddp_notebook"`` (refused before training; use ``"ddp"``);
+            ``num_workers`` negative.
         """
         if max_epochs is not None and max_steps is not None:
             raise ValueError("pass max_epochs or max_steps, not both (MORPHOVI counts iterations: max_iter).")
@@ -414,8 +425,14 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         schedule = _WarmupSchedule(PhaseSchedule(loss_schedule, phase_durations), {"prior": prior_loss_warmup})
         mask = np.asarray(self.adata_manager.get_from_registry("mask"))
         groups = (mask * np.array([1, 2])).sum(1).astype(int)
+        from remadom.train import prepare_parallel
+
+        trainer_kwargs["devices"] = devices
+        loader = prepare_parallel("MORPHOVI", trainer_kwargs, num_workers, datasplitter_kwargs=False,
+                                  find_unused_parameters=True)
+        devices = trainer_kwargs.pop("devices")
         splitter = BalancedDataSplitter(self.adata_manager, train_size=1.0, batch_size=batch_size,
-                                        balance_groups=groups)
+                                        balance_groups=groups, **loader)
         steps = int(np.ceil(self.adata.n_obs / batch_size))
         max_epochs = max(1, int(np.ceil(max_iter / steps))) if max_epochs is None else int(max_epochs)
         plan = AdversarialTrainingPlan(self.module, weights, schedule, lr=lr, beta1=beta1, beta2=beta2,

@@ -514,6 +514,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         balance_by: str | None = None,
         checkpoint_dir: str | None = None,
         resume: bool = False,
+        num_workers: int | None = None,
         **kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -537,6 +538,11 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         resume
             Continue from ``checkpoint_dir/last.ckpt`` after a crash (same data, setup, model and
             ``train()`` arguments); ``model.history`` then holds the resumed epochs only.
+        num_workers
+            Processes that load minibatches (``None``: scvi-tools' ``scvi.settings.dl_num_workers``,
+            0 unless changed; 0: in the training process). Multi-device and multi-node training
+            (``strategy="ddp"``, ``devices``, ``num_nodes``): :func:`remadom.train.prepare_parallel`
+            and ``docs/scale.md``.
         **kwargs
             Passed on to Lightning (``accelerator``, ``devices``, ``precision``, ``ckpt_path``, ...).
 
@@ -546,6 +552,9 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             If a loss becomes NaN or inf.
         FileNotFoundError, FileExistsError
             ``resume`` without a checkpoint; a checkpoint in ``checkpoint_dir`` without ``resume``.
+        ValueError
+            ``strategy`` ``"ddp_spawn"``, ``"ddp_fork"`` or ``"ddp_notebook"`` (refused before
+            training; use ``"ddp"``), or ``num_workers`` negative.
         """
         if max_epochs is None:
             max_epochs = int(np.clip(np.ceil(1e6 / self.adata.n_obs), 30, 400))
@@ -564,8 +573,9 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if self.module.bank.shape[0]:
             kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
                                    LatentBank(lambda: self.get_latent_representation())]
-        from remadom.train import add_checkpointing
+        from remadom.train import add_checkpointing, prepare_parallel
 
+        prepare_parallel(type(self).__name__, kwargs, num_workers)
         add_checkpointing(kwargs, checkpoint_dir, resume, validate=early_stopping)
         return super().train(max_epochs=max_epochs, batch_size=batch_size, train_size=train_size,
                              validation_size=validation_size, early_stopping=early_stopping,

@@ -356,14 +356,15 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
     _INPUT_PREFIXES = (_PREFIX,)
 
     # ------------------------------------------------------------------ training
-    def _splitter(self, batch_size: int | None, shuffle: bool) -> SubgraphDataSplitter:
+    def _splitter(self, batch_size: int | None, shuffle: bool, num_workers: int = 0) -> SubgraphDataSplitter:
         am = self.adata_manager
         tensors = {f"{m}_input": np.asarray(am.get_from_registry(f"{m}_input"), dtype=np.float32)
                    for m in self.modalities}
         graph = sp.csr_matrix(self.adata.obsp[am.registry["setup_args"]["spatial_graph_key"]
                                               or f"{_GRAPH_KEY}_connectivities"])
         coords = np.asarray(am.get_from_registry("coords"), dtype=np.float64)
-        return SubgraphDataSplitter(tensors, graph, coords, batch_size, self._n_hops, shuffle=shuffle)
+        return SubgraphDataSplitter(tensors, graph, coords, batch_size, self._n_hops, shuffle=shuffle,
+                                    num_workers=num_workers)
 
     def train(
         self,
@@ -377,6 +378,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         plan_kwargs: dict | None = None,
         checkpoint_dir: str | None = None,
         resume: bool = False,
+        num_workers: int = 0,
         **trainer_kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -401,6 +403,12 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         resume
             Continue from ``checkpoint_dir/last.ckpt`` after a crash (same data, setup, model and
             ``train()`` arguments); ``model.history`` then holds the resumed epochs only.
+        num_workers
+            Processes that load the tiles (default 0: in the training process; the tiles are
+            built in memory once, so workers only copy them). Under DDP
+            (``strategy="ddp"``, ``devices``, ``num_nodes``; ``docs/scale.md``) the tiles are
+            dealt out to the processes, so ``batch_size`` must give at least one tile per process
+            (with one tile every process trains the same full graph; a warning says so).
         **trainer_kwargs
             Passed to Lightning's Trainer (``precision``, ``gradient_clip_val``, ``logger``,
             ``enable_progress_bar``, ``callbacks``, ``ckpt_path``, ...).
@@ -408,7 +416,8 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         Raises
         ------
         ValueError
-            Unknown ``opt``.
+            Unknown ``opt``; ``strategy`` ``"ddp_spawn"``, ``"ddp_fork"`` or ``"ddp_notebook"``
+            (refused before training; use ``"ddp"``); ``num_workers`` negative.
         remadom.train.NonFiniteLossError
             If a loss becomes NaN or inf.
         FileNotFoundError, FileExistsError
@@ -420,7 +429,14 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size}.")
         plan_kwargs = {"lr": lr, "weight_decay": weight_decay, "n_epochs_kl_warmup": None,
                        **self._optimizer_kwargs(opt.lower(), lr, weight_decay), **(plan_kwargs or {})}
-        splitter = self._splitter(batch_size, shuffle=True)
+        from remadom.train import prepare_parallel
+        from remadom.train._distributed import warn_unsharded
+
+        trainer_kwargs["devices"] = devices
+        loader = prepare_parallel("STEREOMM", trainer_kwargs, num_workers, datasplitter_kwargs=False)
+        devices = trainer_kwargs.pop("devices")
+        splitter = self._splitter(batch_size, shuffle=True, num_workers=loader.get("num_workers", 0))
+        warn_unsharded("STEREOMM", len(splitter.batches), trainer_kwargs, "tiles (batch_size)")
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         trainer_kwargs.setdefault("check_val_every_n_epoch", None)
         from remadom.train import add_checkpointing

@@ -349,6 +349,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         plan_kwargs: dict | None = None,
         checkpoint_dir: str | None = None,
         resume: bool = False,
+        num_workers: int | None = None,
         **kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -379,6 +380,11 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             Continue from ``checkpoint_dir/last.ckpt`` after a crash: same data, setup, model
             and ``train()`` arguments give the uninterrupted run's result. ``model.history``
             then holds the resumed epochs only.
+        num_workers
+            Processes that load minibatches (``None``: scvi-tools' ``scvi.settings.dl_num_workers``,
+            0 unless changed; 0: in the training process). Multi-device and multi-node training
+            (``strategy="ddp"``, ``devices``, ``num_nodes``): :func:`remadom.train.prepare_parallel`
+            and ``docs/scale.md``.
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to Lightning
             (``accelerator``, ``devices``, ``precision``, ``gradient_clip_val``, ``logger``,
@@ -390,12 +396,16 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             If a loss becomes NaN or inf.
         FileNotFoundError, FileExistsError
             ``resume`` without a checkpoint; a checkpoint in ``checkpoint_dir`` without ``resume``.
+        ValueError
+            ``strategy`` ``"ddp_spawn"``, ``"ddp_fork"`` or ``"ddp_notebook"`` (refused before
+            training; use ``"ddp"``), or ``num_workers`` negative.
         """
         if max_epochs is None:
             max_epochs = int(np.clip(np.ceil(320_000 / self.adata.n_obs), 50, 400))
         plan_kwargs = {"lr": 2e-3, "weight_decay": 1e-5, **(plan_kwargs or {})}
-        from remadom.train import add_checkpointing
+        from remadom.train import add_checkpointing, prepare_parallel
 
+        prepare_parallel("URMF", kwargs, num_workers)
         add_checkpointing(kwargs, checkpoint_dir, resume, validate=early_stopping)
         return super().train(
             max_epochs=max_epochs,
