@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from uuid import uuid4
 
 import numpy as np
+
+from ._manager import RemadomDataManager
+
+# scvi-tools' registry and uns key names (values of scvi.data._constants)
+_SCVI_UUID_KEY = "_scvi_uuid"
+_SETUP_ARGS_KEY = "setup_args"
+_SETUP_METHOD_NAME = "setup_method_name"
 
 
 class RemadomModelMixin:
@@ -13,10 +21,16 @@ class RemadomModelMixin:
 
     Every model's ``get_latent_representation`` accepts scvi-tools' names
     ``adata=None, indices=None, give_mean=True, batch_size=None`` (followed by its own extra
-    keyword arguments); ``mdata=`` is a deprecated alias of ``adata=`` for one release. Every
-    model has :meth:`remove_inputs`, which deletes the private ``obsm`` arrays its setup wrote.
+    keyword arguments); ``mdata=`` is a deprecated alias of ``adata=`` for one release.
 
-    A model class lists the ``obsm`` key prefixes its setup writes in ``_INPUT_PREFIXES``.
+    Setup registers its fields with :meth:`_register`: inputs derived from the user's data are
+    :class:`~remadom.model.base.DerivedField` entries held by the model, so the user's object
+    gains no private arrays (only what each setup documents: graphs in ``obsp`` and scvi-tools'
+    ``uns`` uuid keys). An object passed to a method that was not set up for the model is set up
+    with the training setup first (:meth:`_validate_anndata`).
+
+    ``_INPUT_PREFIXES`` lists the ``obsm`` prefixes an earlier release wrote (for the deprecated
+    :meth:`remove_inputs`).
     """
 
     _INPUT_PREFIXES: tuple[str, ...] = ()
@@ -24,22 +38,73 @@ class RemadomModelMixin:
 
     @classmethod
     def remove_inputs(cls, data) -> None:
-        """Delete the private ``obsm`` arrays that setup wrote (keys starting with the model's prefixes).
+        """Deprecated: setup no longer writes private arrays into the data object.
 
-        Call before writing the object to disk (``mdata.write_h5mu``); setup, which ``load``
-        also runs, rebuilds them.
+        Setup keeps the inputs it derives (standardised or propagated representations, padded
+        modalities, masks) with the model (:class:`~remadom.model.base.DerivedField`), so there
+        is nothing to remove before ``mdata.write_h5mu``. For one release this still deletes
+        ``obsm`` arrays with the model's old prefixes (``"_urmf_"``, ...) left by an earlier
+        remadom, and warns; it will then be removed.
 
         Parameters
         ----------
         data
-            The :class:`~mudata.MuData` (or, for models set up on one, the
-            :class:`~anndata.AnnData`) that was set up.
+            A :class:`~mudata.MuData` or :class:`~anndata.AnnData` that was set up.
         """
+        warnings.warn(
+            f"{cls.__name__}.remove_inputs is deprecated and does nothing for objects set up by "
+            "this release (setup no longer writes private obsm arrays); it will be removed in the "
+            "next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         prefixes = tuple(cls._INPUT_PREFIXES)
         if not prefixes:
             return
         for k in [k for k in data.obsm if k.startswith(prefixes)]:
             del data.obsm[k]
+
+    @classmethod
+    def _register(cls, data, fields: list, setup_method_args: dict, **kwargs) -> None:
+        """Register ``fields`` on ``data`` with a :class:`RemadomDataManager` (setup's last step).
+
+        ``fields`` may mix scvi-tools fields, which point into ``data``, and
+        :class:`~remadom.model.base.DerivedField` inputs, which the manager holds; ``kwargs``
+        (``source_registry`` on ``load``) go to :meth:`~scvi.data.AnnDataManager.register_fields`.
+        ``data`` gains only scvi-tools' ``uns`` keys ``"_scvi_uuid"`` and ``"_scvi_manager_uuid"``.
+        """
+        manager = RemadomDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager.register_fields(data, **kwargs)
+        cls.register_manager(manager)
+
+    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
+        """As scvi-tools, but an object not set up for this model is set up first.
+
+        The model's setup runs on ``adata`` with the training setup arguments and the training
+        registry as ``source_registry`` (so that the fields check features, graphs and
+        standardisation against training), instead of scvi-tools' field transfer, which cannot
+        rebuild inputs derived at setup.
+        """
+        if adata is not None and adata is not self.adata and not self._set_up_here(adata):
+            self._replay_setup(adata)
+        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
+
+    def _set_up_here(self, adata) -> bool:
+        uid = adata.uns.get(_SCVI_UUID_KEY)
+        manager = self._per_instance_manager_store.get(self.id, {}).get(uid)
+        return manager is not None and manager.adata is adata
+
+    def _replay_setup(self, adata) -> None:
+        """Run the model's setup on ``adata`` with the training setup; register it for this model."""
+        cls = type(self)
+        registry = self.adata_manager.registry
+        uid = adata.uns.get(_SCVI_UUID_KEY)
+        known = cls._setup_adata_manager_store.get(uid)
+        if known is not None and known.adata is not adata:  # a copy of a set-up object
+            adata.uns[_SCVI_UUID_KEY] = str(uuid4())
+        setup = getattr(cls, registry.get(_SETUP_METHOD_NAME) or "setup_anndata")
+        setup(adata, source_registry=registry, **registry[_SETUP_ARGS_KEY])
+        self._register_manager_for_instance(cls._get_most_recent_anndata_manager(adata, required=True))
 
     def _data_arg(self, adata, mdata, method: str = "get_latent_representation"):
         """``adata``, or the deprecated ``mdata`` alias (with a :class:`DeprecationWarning`).
