@@ -17,7 +17,9 @@ import scipy.sparse as sp
 from scvi.data import AnnDataManager
 from scvi.data.fields import BaseAnnDataField
 
-_DERIVED = "derived"  # data-registry ``attr_name`` of a DerivedField: held by the field, not the data
+_DERIVED = (
+    "derived"  # data-registry ``attr_name`` of a DerivedField: held by the field, not the data
+)
 
 
 class DerivedField(BaseAnnDataField):
@@ -50,7 +52,9 @@ class DerivedField(BaseAnnDataField):
         if not sp.issparse(values):
             values = np.asarray(values)
         if values.ndim != 2:
-            raise ValueError(f"derived input '{registry_key}' must be 2-D, got shape {values.shape}.")
+            raise ValueError(
+                f"derived input '{registry_key}' must be 2-D, got shape {values.shape}."
+            )
         self._registry_key = registry_key
         self.values = values
         self._state = dict(state or {})

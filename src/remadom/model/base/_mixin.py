@@ -104,7 +104,8 @@ class RemadomModelMixin:
             adata.uns[_SCVI_UUID_KEY] = str(uuid4())
         setup = getattr(cls, registry.get(_SETUP_METHOD_NAME) or "setup_anndata")
         setup(adata, source_registry=registry, **registry[_SETUP_ARGS_KEY])
-        self._register_manager_for_instance(cls._get_most_recent_anndata_manager(adata, required=True))
+        manager = cls._get_most_recent_anndata_manager(adata, required=True)
+        self._register_manager_for_instance(manager)
 
     def _data_arg(self, adata, mdata, method: str = "get_latent_representation"):
         """``adata``, or the deprecated ``mdata`` alias (with a :class:`DeprecationWarning`).
