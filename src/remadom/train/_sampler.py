@@ -78,7 +78,14 @@ class BalancedDataSplitter(DataSplitter):
         ``(n_obs,)`` group label per cell of the registered data; ``None`` keeps scvi-tools'
         random minibatches.
     **kwargs
-        As :class:`~scvi.dataloaders.DataSplitter`.
+        As :class:`~scvi.dataloaders.DataSplitter` (``num_workers``, ``persistent_workers`` and
+        ``pin_memory`` also reach the group-balanced loader).
+
+    Notes
+    -----
+    Under Lightning DDP the group-balanced loader is sharded by Lightning's
+    ``DistributedSamplerWrapper``: each rank takes every ``world_size``-th batch of the same
+    epoch's batch list (drawn with ``scvi.settings.seed``, or 0 when it is None).
     """
 
     def __init__(self, *args, balance_groups: np.ndarray | None = None, **kwargs):
@@ -92,6 +99,14 @@ class BalancedDataSplitter(DataSplitter):
         dataset = self.adata_manager.create_torch_dataset(indices=self.train_idx)
         import scvi
 
+        # under DDP Lightning wraps this sampler in its DistributedSamplerWrapper, which deals the
+        # epoch's batches out to the ranks; every rank must then draw the same batches (a seed)
+        seed = scvi.settings.seed
+        if seed is None and self.data_loader_kwargs.get("distributed_sampler"):
+            seed = 0
         sampler = GroupBalancedBatchSampler(self.balance_groups[self.train_idx], self._batch_size,
-                                            seed=scvi.settings.seed)
-        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+                                            seed=seed)
+        workers = int(self.data_loader_kwargs.get("num_workers", scvi.settings.dl_num_workers))
+        persistent = bool(self.data_loader_kwargs.get("persistent_workers", workers > 0)) and workers > 0
+        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=workers,
+                          persistent_workers=persistent, pin_memory=self.pin_memory)

@@ -91,12 +91,22 @@ class SubgraphDataSplitter(LightningDataModule):
         Shuffle the tile order every epoch.
     seed
         Seed of the random tiling (when no coordinates are given).
+    num_workers
+        Loader worker processes (0: in the training process). The tiles are built in memory
+        once, so workers only copy them between processes.
+
+    Notes
+    -----
+    Under Lightning DDP the tiles are dealt out to the ranks by Lightning's
+    ``DistributedSampler`` (padded to a multiple of the world size); with one tile every rank
+    trains the same full graph.
     """
 
     def __init__(self, tensors: dict[str, np.ndarray], graph: sp.spmatrix,
                  coords: np.ndarray | None, batch_size: int | None, n_hops: int,
-                 shuffle: bool = True, seed: int = 0):
+                 shuffle: bool = True, seed: int = 0, num_workers: int = 0):
         super().__init__()
+        self.num_workers = int(num_workers)
         self.n_obs = int(graph.shape[0])
         self.n_train, self.n_val = self.n_obs, 0
         self.train_idx = np.arange(self.n_obs)
@@ -120,7 +130,8 @@ class SubgraphDataSplitter(LightningDataModule):
             self.batches.append(batch)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_TileDataset(self.batches), batch_size=None, shuffle=self.shuffle)
+        return DataLoader(_TileDataset(self.batches), batch_size=None, shuffle=self.shuffle,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(_TileDataset(self.batches), batch_size=None, shuffle=False)
