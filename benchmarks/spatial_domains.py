@@ -381,11 +381,11 @@ def score(emb, y, k, seed, graph) -> dict:
     return out
 
 
-def run_one(section: str, methods: list[str], seeds: list[int], data: str) -> list[dict]:
+def run_one(section: str, methods: list[str], seeds: list[int], data: str, threads: int = 2) -> list[dict]:
     """All seeds of the given methods on one section (called in a child process)."""
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     sec = load(section, Path(data))
     graph = graph6(sec)
     pca_of(sec, 0)  # warm-up: scanpy's first call compiles / imports (kept out of every fit time)
@@ -492,6 +492,8 @@ def main():
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--sections", default=",".join(SECTIONS))
     ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads per run (1 on a shared machine: oversubscribed threads stall)")
     ap.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per (section, method)")
     ap.add_argument("--table", action="store_true", help="print the summary of the CSV and exit")
     a = ap.parse_args()
@@ -506,7 +508,7 @@ def main():
         methods = [m for m in a.methods.split(",") if m != "spatialglue" or section == "sim_triplet"]
         if not methods:
             continue  # SpatialGlue needs two modalities: only the simulated triplet has them
-        r = _isolate.measure("spatial_domains", "run_one", (section, methods, seeds, a.data),
+        r = _isolate.measure("spatial_domains", "run_one", (section, methods, seeds, a.data, a.threads),
                              timeout=a.timeout, mem_limit_gb=16)
         rows = r["result"] if r["status"] == "ok" else [
             {"section": section, "method_key": m, "seed": seeds[0], "method": m, "status": r["status"]}
