@@ -44,7 +44,7 @@ def run(data: Path, seed: int, max_iter: int, batch_size: int) -> dict:
     head = model.module.gw
     za = model.get_latent_representation(modality="morph")
     ze = model.get_latent_representation(modality="ephys")
-    mask = np.asarray(mdata.obsm["_morphovi_mask"]).astype(bool)
+    mask = np.asarray(model.adata_manager.get_from_registry("mask")).astype(bool)
     za, ze = za[mask[:, 0]], ze[mask[:, 1]]
     order_m = pd.Index(mdata["morph"].obs_names).get_indexer([f"{n}_morph" for n in a.obs_names])
     order_e = pd.Index(mdata["ephys"].obs_names).get_indexer([f"{n}_ephys" for n in a.obs_names])

@@ -141,7 +141,7 @@ def patchseq(data: Path, seeds, max_iter: int, batch_size: int, k: int = 8):
                 elapsed = time.time() - t
                 za = model.get_latent_representation(modality="morph")
                 ze = model.get_latent_representation(modality="ephys")
-                mask = np.asarray(mdata.obsm["_morphovi_mask"]).astype(bool)
+                mask = np.asarray(model.adata_manager.get_from_registry("mask")).astype(bool)
                 za, ze = za[mask[:, 0]], ze[mask[:, 1]]
                 # rows: MuData order; map back to neuron order
                 order_m = pd.Index(mdata["morph"].obs_names).get_indexer([f"{n}_morph" for n in a.obs_names])
@@ -188,7 +188,7 @@ def rna_vs_morph(data: Path, seeds, max_iter: int, batch_size: int):
             model.train(max_iter=max_iter, batch_size=batch_size, gan_w=1.0, gw_w=1.0,
                         lambda_p=1.0 if use_prior else 0.0, prior_loss_warmup=200 if use_prior else 0,
                         enable_progress_bar=False)
-            mask = np.asarray(mdata.obsm["_morphovi_mask"]).astype(bool)
+            mask = np.asarray(model.adata_manager.get_from_registry("mask")).astype(bool)
             za = pd.DataFrame(model.get_latent_representation(modality="morph"), index=mdata.obs_names)
             zr = model.get_latent_representation(modality="rna")[mask[:, 1]]
             lr = np.asarray(mdata["rna"].obs.loc[mdata.obs_names[mask[:, 1]], "rna_family"])
