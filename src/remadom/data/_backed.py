@@ -43,16 +43,40 @@ def is_backed(x) -> bool:
     return isinstance(x, h5py.Dataset | CSRDataset | CSCDataset)
 
 
-def _read(source, rows: np.ndarray) -> sp.csr_matrix:
-    """Rows ``rows`` (any order, repeats allowed) of an on-disk matrix as float CSR, in that order."""
+def _read_csr(source, indptr: np.ndarray, uniq: np.ndarray) -> sp.csr_matrix:
+    """Rows ``uniq`` (increasing, distinct) of an on-disk CSR matrix, one slice per run of rows.
+
+    With the row pointer in memory, each run of consecutive rows is one slice of the ``data``
+    and ``indices`` arrays on disk (a random minibatch of 256 of 10^5 cells: about half the time
+    of anndata's fancy indexing).
+    """
+    group = source.group
+    data, indices = group["data"], group["indices"]
+    cut = np.flatnonzero(np.diff(uniq) != 1) + 1
+    first = np.concatenate([[0], cut])
+    last = np.concatenate([cut, [len(uniq)]]) - 1
+    lo, hi = indptr[uniq[first]], indptr[uniq[last] + 1]
+    parts_d = [data[a:b] for a, b in zip(lo, hi, strict=True)]
+    parts_i = [indices[a:b] for a, b in zip(lo, hi, strict=True)]
+    counts = indptr[uniq + 1] - indptr[uniq]
+    out_ptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix(
+        (np.concatenate(parts_d), np.concatenate(parts_i), out_ptr),
+        shape=(len(uniq), source.shape[1]),
+    )
+
+
+def _read(source, rows: np.ndarray, indptr: np.ndarray | None = None) -> sp.csr_matrix:
+    """Rows ``rows`` (any order, repeats allowed) of an on-disk matrix as CSR, in that order."""
     if len(rows) == 0:
         return sp.csr_matrix((0, source.shape[1]), dtype=source.dtype)
     uniq, inverse = np.unique(rows, return_inverse=True)  # h5py reads need increasing indices
-    if len(uniq) == uniq[-1] - uniq[0] + 1:  # one contiguous range: a slice reads fastest
-        block = source[int(uniq[0]) : int(uniq[-1]) + 1]
+    if indptr is not None:
+        block = _read_csr(source, indptr, uniq)
+    elif len(uniq) == uniq[-1] - uniq[0] + 1:  # one contiguous range: a slice reads fastest
+        block = sp.csr_matrix(source[int(uniq[0]) : int(uniq[-1]) + 1])
     else:
-        block = source[uniq]
-    block = sp.csr_matrix(block)
+        block = sp.csr_matrix(source[uniq])
     if len(uniq) == len(rows) and (inverse == np.arange(len(rows))).all():
         return block
     return block[inverse]
@@ -97,6 +121,7 @@ class BackedRows(CSRDataset):
             else:
                 source_row = source._source_row
             dtype = dtype or source.dtype
+            self._indptr = getattr(source, "_indptr", None)  # share the row pointer once read
             source = source.source
         if not is_backed(source):
             raise TypeError(
@@ -116,6 +141,14 @@ class BackedRows(CSRDataset):
         self.where = where
 
     # ----------------------------------------------------------------- reading
+    def _row_pointer(self) -> np.ndarray | None:
+        """The source's CSR row pointer, read once (``n_src + 1`` int64); None for dense sources."""
+        if isinstance(self.source, h5py.Dataset):
+            return None
+        if getattr(self, "_indptr", None) is None:
+            self._indptr = np.asarray(self.source.group["indptr"][:], dtype=np.int64)
+        return self._indptr
+
     @property
     def group(self):
         """The on-disk group or dataset read (anndata's ``CSRDataset.group``)."""
@@ -160,7 +193,7 @@ class BackedRows(CSRDataset):
         rows = self._rows(index)
         src = self._source_row[rows]
         present = src >= 0
-        block = _read(self.source, src[present]).astype(self.dtype, copy=False)
+        block = _read(self.source, src[present], self._row_pointer()).astype(self.dtype, copy=False)
         if present.all():
             out = block
         else:
