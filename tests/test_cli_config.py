@@ -8,7 +8,13 @@ import yaml
 
 import remadom
 from remadom.cli import main
-from remadom.config import ConfigError, apply_overrides, load_yaml, parse_config
+from remadom.workflow import (
+    ConfigError,
+    apply_overrides,
+    config_parameters,
+    load_yaml,
+    parse_config,
+)
 
 BASE = {
     "model": "urmf",
@@ -21,7 +27,10 @@ BASE = {
 
 def test_valid_config_parses():
     cfg = parse_config(BASE)
-    assert cfg.graph.n_neighs == 6 and cfg.setup.hops == [1, 2]
+    assert cfg.graph.n_neighs == 6 and cfg.setup.modalities == ["prot"]
+    # setup keys and their defaults are URMF.setup_mudata's own
+    assert config_parameters("urmf", "setup")["hops"].default == (1, 2)
+    assert parse_config({**BASE, "setup": {"modalities": ["prot"], "hops": [1]}}).setup.hops == (1,)
 
 
 def test_unknown_key_suggests_nearest():
@@ -50,8 +59,12 @@ def test_cli_fit_writes_outputs_and_refuses_overwrite(tmp_path, capsys):
     scores = json.loads((tmp_path / "run" / "scores.json").read_text())
     assert json.loads(capsys.readouterr().out) == scores  # stdout: the result alone
     assert scores["n_clusters"] == 10 and 0 <= scores["nmi"] <= 1
-    assert (tmp_path / "run" / "domains.png").stat().st_size > 0
-    assert (tmp_path / "run" / "model" / "model.pt").exists()
+    run = tmp_path / "run"
+    assert (run / "images" / "domains.png").stat().st_size > 0
+    assert (run / "images" / "loss.png").exists() and (run / "result.h5mu").exists()
+    assert (run / "checkpoints" / "last.ckpt").exists() and any((run / "logs").glob("events.out.tfevents*"))
+    assert yaml.safe_load((run / "config.yaml").read_text()) == cfg
+    assert (run / "model" / "model.pt").exists()
     mtime = (tmp_path / "run" / "model" / "model.pt").stat().st_mtime
     assert main(["fit", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -119,7 +132,7 @@ def test_stereomm_configs_validate_and_reject_other_models_keys():
         parse_config({**toy, "setup": {"modalities": ["rna"], "hops": [1]}})
     with pytest.raises(ConfigError, match="'setup.n_dims' is not a urmf setting"):
         parse_config({**BASE, "setup": {"modalities": ["prot"], "n_dims": 10}})
-    with pytest.raises(ConfigError, match="'train.opt' is a stereomm setting"):
+    with pytest.raises(ConfigError, match="'train.opt' is not a urmf setting; it is a stereomm setting"):
         parse_config({**BASE, "train": {"opt": "adam"}})
     with pytest.raises(ConfigError, match="dim_reduction_method"):
         parse_config({**toy, "setup": {"modalities": ["rna"], "dim_reduction_method": "umap"}})
@@ -148,8 +161,8 @@ def test_cli_fit_priorvi_with_spatial_modality(tmp_path):
            "outputs": {"dir": str(tmp_path / "pv"), "labels_key": "final_annot",
                        "cluster": {"n_clusters": 10}}}
     assert parse_config(cfg).setup.spatial_key == "spatial"
-    with pytest.raises(ConfigError, match="'setup.spatial_key' is not a urmf setting"):
-        parse_config({**BASE, "setup": {"modalities": ["prot"], "spatial_key": "spatial"}})
+    # the same key name is URMF's own setup argument (the coordinates' obsm key), read from its signature
+    assert parse_config({**BASE, "setup": {"modalities": ["prot"], "spatial_key": "xy"}}).setup.spatial_key == "xy"
     with pytest.raises(ConfigError, match="'heads' is a mosaicvi setting"):
         parse_config({**cfg, "heads": [{"name": "mmd"}]})
     path = tmp_path / "pv.yaml"
@@ -164,7 +177,7 @@ def test_morphovi_example_config_validates(tmp_path, capsys):
     """The example validates; ``--check`` passes once its input files exist (via ``--set``)."""
     path = Path(__file__).resolve().parents[1] / "examples" / "patchseq_morphovi.yaml"
     doc = yaml.safe_load(path.read_text())
-    assert type(parse_config(doc)).__name__ == "MorphoConfig"
+    assert parse_config(doc).model == "morphovi"
     sets = []
     for key in ("path", "csv_a", "csv_b", "labels_csv_a", "labels_csv_b", "prior_csv"):
         if doc["data"].get(key):

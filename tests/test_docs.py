@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SUBPACKAGES = ("data", "datasets", "heads", "metrics", "model", "nn", "pl", "pp", "tl", "train")
+SUBPACKAGES = ("data", "datasets", "heads", "metrics", "model", "nn", "pl", "pp", "tl", "train", "workflow")
 
 
 def _api_sections() -> dict[str, set[str]]:
@@ -43,12 +43,26 @@ def test_config_reference_covers_the_schema():
         import config_schema
     finally:
         sys.path.pop(0)
-    from remadom.config import RunConfig, TrainConfig
-    from remadom.config_morphovi import MorphoConfig
+    from remadom.workflow import (
+        MORPHO_SEED_KEYS,
+        DataConfig,
+        RunConfig,
+        TrainConfig,
+        config_parameters,
+    )
 
     text = config_schema.render()
-    for model in (RunConfig, TrainConfig, MorphoConfig):
+    for model in (RunConfig, TrainConfig, DataConfig):
         for key in model.model_fields:
             assert f"| `{key}` |" in text, key
+    # the model-level keys come from the models' signatures, e.g. MORPHOVI.train's max_iter
+    for model in ("urmf", "mosaicvi", "stereomm", "priorvi", "morphovi"):
+        assert f"(config-model-{model})=" in text
+        for section in ("setup", "model_kwargs"):
+            for key in config_parameters(model, section):
+                assert f"| `{key}` |" in text, (model, section, key)
+    assert "| `max_iter` |" in text and "| `hops` |" in text
+    for key in MORPHO_SEED_KEYS:
+        assert f"| `{key}` |" in text, key
     assert "{ref}`config-run-train`" in text and "(config-run-train)=" in text
     assert "{include} generated/config_schema.md" in (DOCS / "config.md").read_text()

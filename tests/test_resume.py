@@ -143,7 +143,7 @@ def test_cli_fit_resume(model, tmp_path, monkeypatch, capsys):
     assert "--resume" in capsys.readouterr().err and last.exists()
     assert main(["fit", str(path), "--no-progress", "--resume"]) == 0
     assert json.loads(capsys.readouterr().out)["latent_key"] == f"X_{model}"
-    assert not last.exists()  # finished: nothing left to resume
+    assert last.exists()  # kept in the run directory's checkpoints/
     assert main(["fit", str(tmp_path / "c.yaml"), "--no-progress", "--resume",
                  "--set", f"outputs.dir={tmp_path / 'other'}"]) == 2
     assert "no checkpoint" in capsys.readouterr().err

@@ -18,10 +18,10 @@ try:
 except PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-_SUBPACKAGES = ("data", "datasets", "heads", "metrics", "model", "nn", "pl", "pp", "tl", "train")
+_SUBPACKAGES = ("data", "datasets", "heads", "metrics", "model", "nn", "pl", "pp", "tl", "train", "workflow")
 
 if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
-    from . import data, datasets, heads, metrics, model, nn, pl, pp, tl, train  # noqa: F401
+    from . import data, datasets, heads, metrics, model, nn, pl, pp, tl, train, workflow  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -21,8 +21,8 @@ import mudata as md
 import numpy as np
 
 from . import data, datasets, metrics, pl, pp, tl
-from ._workflow import as_mudata
 from .model import STEREOMM, URMF
+from .workflow._inputs import as_mudata
 
 
 def _scores(obj, rep: str, labels_key: str, n_clusters: int, key: str, seed: int) -> dict:

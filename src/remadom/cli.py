@@ -1,151 +1,15 @@
-"""Command line: ``remadom fit CONFIG.yaml`` and ``remadom demo``.
+"""The ``remadom`` command (entry point ``remadom.cli:main``); the code is in :mod:`remadom.workflow`.
 
-This module imports only the standard library at load time, so ``remadom --help`` and
-``remadom --version`` answer without loading scvi-tools, Lightning or PyTorch.
+Imports only the standard library, so ``remadom --help`` answers without loading PyTorch.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import os
 import sys
-import warnings
 
-_EPILOG = """\
-configuration: annotated example files are in the repository's examples/ folder (one per model:
-urmf, mosaicvi, stereomm, priorvi, morphovi); the keys are described in docs/.
+from .workflow._cli import main
 
-output: progress bars and log lines go to stderr; `remadom fit` prints its result, a JSON object,
-alone on stdout. Exit code 2: invalid YAML or configuration, a missing input file, or an output
-that exists; the message on stderr says what to fix.
-"""
-
-
-def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="remadom", description="Multimodal and spatial omics integration models (scvi-tools).",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser(
-        "fit", help="train a model from a YAML configuration",
-        description="Train a model from a YAML configuration (examples: examples/*.yaml).")
-    fit.add_argument("config", help="YAML file (annotated examples in examples/, keys in docs/)")
-    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.SUB=VALUE",
-                     help="override a key of the YAML file before validation; the value is read as "
-                          "YAML (e.g. --set train.max_epochs=5 --set outputs.dir=run2); repeatable")
-    fit.add_argument("--check", action="store_true",
-                     help="only validate the configuration and check that its input files exist")
-    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
-    fit.add_argument("--output-path", default=None,
-                     help="MORPHOVI: folder for logs/, outputs/<config>/{checkpoints,images}")
-    fit.add_argument("--resume", action="store_true",
-                     help="continue a crashed run from its last checkpoint (outputs.dir/checkpoints; "
-                          "MORPHOVI: --output-path/outputs/<config>/checkpoints)")
-    demo = sub.add_parser("demo", help="URMF on the bundled real data: scores and plots")
-    demo.add_argument("--outdir", default="remadom_demo")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--max-epochs", type=int, default=None)
-    demo.add_argument("--no-progress", action="store_true")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``remadom`` command.
-
-    Parameters
-    ----------
-    argv
-        Arguments without the program name; default: ``sys.argv[1:]``.
-
-    Returns
-    -------
-    The exit status: 0 on success, 2 for an invalid configuration or missing input files.
-    """
-    args = _parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    if args.command == "fit":
-        return _fit(args)
-    _headless_matplotlib()
-    from ._demo import run_demo
-
-    run_demo(args.outdir, seed=args.seed, max_epochs=args.max_epochs,
-             progress_bar=not args.no_progress)
-    return 0
-
-
-def _error(err: BaseException) -> int:
-    print(f"remadom fit: {err}", file=sys.stderr)
-    return 2
-
-
-def _fit(args) -> int:
-    from .config import ConfigError, apply_overrides, check_inputs, load_yaml, parse_config
-
-    try:
-        doc = apply_overrides(load_yaml(args.config), args.overrides)
-        cfg = parse_config(doc)
-        check_inputs(cfg)
-    except (ConfigError, FileNotFoundError) as err:
-        return _error(err)
-    if args.check:
-        print("configuration is valid")
-        return 0
-    _headless_matplotlib()
-    try:
-        with _stdout_to_stderr():
-            if cfg.model == "morphovi":
-                from ._morphovi_workflow import run_morphovi
-
-                result = run_morphovi(cfg, args.config, args.output_path or "morphovi_out",
-                                      resume=args.resume, progress_bar=not args.no_progress,
-                                      cfg_dict=doc)
-            else:
-                from ._workflow import run
-
-                result = run(cfg, progress_bar=not args.no_progress, resume=args.resume)
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
-        return _error(err)
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-def _headless_matplotlib() -> None:
-    """Draw into files only (the Agg backend) unless ``MPLBACKEND`` says otherwise.
-
-    Done here, in the program, never on ``import remadom``: a library must leave the user's
-    backend alone.
-    """
-    if not os.environ.get("MPLBACKEND"):
-        import matplotlib
-
-        matplotlib.use("Agg")
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """Send everything written to stdout, by Python code or by C code on file descriptor 1, to
-    stderr, so that the result printed afterwards is alone on stdout."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no usable file descriptors (an embedding host): redirect Python's writes only
-        saved = None
-    else:
-        os.dup2(2, 1)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stderr.flush()
-        if saved is not None:
-            os.dup2(saved, 1)
-            os.close(saved)
-
+__all__ = ["main"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -9,13 +9,14 @@ from torch import nn
 from ._phases import PhaseSchedule
 from ._plan import NonFiniteLossError
 
-INITS = ("gaussian", "xavier", "kaiming", "default")
+INITS = ("gaussian", "xavier", "kaiming", "orthogonal", "default")
 LR_POLICIES = ("constant", "step")
 
 
 def init_weights(module: nn.Module, init: str = "gaussian") -> None:
     """Initialise every ``nn.Linear`` of ``module``: ``gaussian`` N(0, 0.02), ``xavier`` (Glorot &
-    Bengio 2010), ``kaiming`` (He et al. 2015) or ``default`` (PyTorch's); biases to 0.
+    Bengio 2010), ``kaiming`` (He et al. 2015), ``orthogonal`` (Saxe et al. 2014; gain 1) or
+    ``default`` (PyTorch's); biases to 0.
 
     Raises
     ------
@@ -32,6 +33,8 @@ def init_weights(module: nn.Module, init: str = "gaussian") -> None:
                 nn.init.normal_(m.weight, 0.0, 0.02)
             elif init == "xavier":
                 nn.init.xavier_normal_(m.weight)
+            elif init == "orthogonal":
+                nn.init.orthogonal_(m.weight)
             else:
                 nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in")
             if m.bias is not None:
