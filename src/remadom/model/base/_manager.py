@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from scvi.data import AnnDataManager
 from scvi.data.fields import BaseAnnDataField
 
+from remadom.data import is_backed
+
 _DERIVED = (
     "derived"  # data-registry ``attr_name`` of a DerivedField: held by the field, not the data
 )
@@ -35,8 +37,10 @@ class DerivedField(BaseAnnDataField):
     registry_key
         Key in the scvi-tools registry (the tensor's name in each minibatch).
     values
-        ``(n_obs, n_features)`` dense :class:`numpy.ndarray` or scipy sparse matrix, rows in the
-        registered object's ``obs`` order.
+        ``(n_obs, n_features)`` dense :class:`numpy.ndarray`, scipy sparse matrix, or an on-disk
+        matrix that the data loader reads by minibatch (:class:`remadom.data.BackedRows` of a
+        backed modality, an :class:`h5py.Dataset` from :func:`remadom.data.write_store`), rows
+        in the registered object's ``obs`` order.
     state
         Extra JSON-like entries for the state registry (kept with the saved model).
 
@@ -49,7 +53,7 @@ class DerivedField(BaseAnnDataField):
 
     def __init__(self, registry_key: str, values, state: dict | None = None) -> None:
         super().__init__()
-        if not sp.issparse(values):
+        if not (sp.issparse(values) or is_backed(values)):  # on-disk data stay on disk
             values = np.asarray(values)
         if values.ndim != 2:
             raise ValueError(
