@@ -71,6 +71,7 @@ def test_backed_rows_read_the_same_values_as_memory(pbmc_file):
     want = pad_rows(mem["rna"].X, pos, mem.n_obs)
     x, _, _ = get_matrix(disk["rna"], None)
     assert isinstance(x, BackedRows) and x.shape == mem["rna"].shape
+    np.testing.assert_array_equal(x.toarray(), mem["rna"].X.toarray())
     got = pad_rows(x, pos, disk.n_obs)
     assert isinstance(got, CSRDataset) and got.shape == (1600, 500)
     idx = np.random.default_rng(0).choice(1600, 300)  # unsorted, with repeats

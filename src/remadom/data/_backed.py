@@ -220,6 +220,17 @@ class BackedRows(CSRDataset):
         """The whole view as an in-memory CSR matrix (this loads it; setup never calls it)."""
         return self[:]
 
+    def toarray(self, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+        """The whole view as a dense ``(n_obs, n_vars)`` array, read block by block.
+
+        For models whose derived inputs are dense anyway (URMF's encoder inputs of a count
+        modality); the dense array is as large as the view.
+        """
+        out = np.zeros(self.shape, dtype=self.dtype)
+        for start, stop, b in self.row_blocks(block_rows):
+            out[start:stop] = b.toarray()
+        return out
+
     def astype(self, dtype, copy: bool = True) -> BackedRows:
         """The same view, read as ``dtype``."""
         return BackedRows(self, dtype=dtype, where=self.where)
