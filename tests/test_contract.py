@@ -2,7 +2,8 @@
 
 The same calls for every model: ``setup_mudata``, ``train(max_epochs=2)``,
 ``get_latent_representation(adata=, indices=, give_mean=)``, ``save``/``load``, and
-``mdata.write_h5mu`` after ``remove_inputs``. Mechanics only (two epochs), not model quality.
+``mdata.write_h5mu`` right after training: setup leaves the user's object as it was apart from
+the documented keys. Mechanics only (two epochs), not model quality.
 """
 
 import inspect
@@ -18,7 +19,7 @@ import scvi
 import remadom
 from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM, URMF, RemadomModelMixin
 
-from ._shared import shared_file
+from ._shared import same_value, shared_file
 
 pytestmark = pytest.mark.shared_data
 md.set_options(pull_on_update=False)
@@ -29,8 +30,8 @@ def _urmf():
     m = m[:240].copy()
     remadom.pp.pca_protein(m["prot"])
     remadom.data.spatial_graph(m, n_neighs=6)
-    URMF.setup_mudata(m, modalities=["prot"], layers={"prot": "X_pca"})
-    return m, {"n_latent": 8, "n_hidden": 32}, 8
+    return m, lambda d: URMF.setup_mudata(d, modalities=["prot"], layers={"prot": "X_pca"}), \
+        {"n_latent": 8, "n_hidden": 32}, 8
 
 
 def _stereomm():
@@ -38,8 +39,8 @@ def _stereomm():
     a = a[:120].copy()
     m = md.MuData({"rna": a})
     m.obsm["spatial"] = np.asarray(a.obsm["spatial"], dtype=np.float64)
-    STEREOMM.setup_mudata(m, modalities=["rna"], n_dims=16)
-    return m, {"n_latent": 8, "hidden_dims": [32, 16]}, 8
+    return m, lambda d: STEREOMM.setup_mudata(d, modalities=["rna"], n_dims=16), \
+        {"n_latent": 8, "hidden_dims": [32, 16]}, 8
 
 
 def _pbmc_subset():
@@ -52,15 +53,13 @@ def _pbmc_subset():
 
 
 def _mosaicvi():
-    m = _pbmc_subset()
-    MOSAICVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
-    return m, {"n_latent": 8, "n_hidden": 32, "n_layers": 1}, 8
+    return _pbmc_subset(), lambda d: MOSAICVI.setup_mudata(d, modalities=["rna", "adt"], batch_key="batch"), \
+        {"n_latent": 8, "n_hidden": 32, "n_layers": 1}, 8
 
 
 def _priorvi():
-    m = _pbmc_subset()
-    PRIORVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
-    return m, {"n_latent": 4, "n_hidden": 32, "n_layers": 1, "n_components": 3}, 8  # concat: 2 x 4
+    return _pbmc_subset(), lambda d: PRIORVI.setup_mudata(d, modalities=["rna", "adt"], batch_key="batch"), \
+        {"n_latent": 4, "n_hidden": 32, "n_layers": 1, "n_components": 3}, 8  # concat: 2 x 4
 
 
 def _morphovi():
@@ -74,8 +73,50 @@ def _morphovi():
     mm.var_names = [f"morph{j}" for j in range(mm.n_vars)]
     me.var_names = [f"ephys{j}" for j in range(me.n_vars)]
     m = md.MuData({"morph": mm, "ephys": me})
-    MORPHOVI.setup_mudata(m, modality_a="morph", modality_b="ephys", nan_policy="mask")
-    return m, {"n_latent": 4, "n_hidden": 16}, 4
+    return m, lambda d: MORPHOVI.setup_mudata(d, modality_a="morph", modality_b="ephys", nan_policy="mask"), \
+        {"n_latent": 4, "n_hidden": 16}, 4
+
+
+def _set_up(cls):
+    m, setup, kwargs, n_latent = CASES[cls]()
+    setup(m)
+    return m, kwargs, n_latent
+
+
+# What a setup may add to the user's object (each documented in its docstring); nothing else of
+# the object may change. scvi-tools' own fields add the uuid keys and obs["_scvi_*"] codes.
+DOCUMENTED = {
+    "uns": {"_scvi_uuid", "_scvi_manager_uuid", "morphovi_nan",
+            "stereomm_radius_neighbors"},  # squidpy's record of the radius graph's parameters
+    "obsp": {"feature_connectivities", "feature_distances",  # URMF's feature graph, when missing
+             "stereomm_radius_connectivities", "stereomm_radius_distances"},  # STEREOMM's graph
+}
+
+
+def _changes(before, after) -> list[str]:
+    """Every difference between two objects outside DOCUMENTED (AnnData or MuData and its modalities)."""
+    def parts(d):
+        return {"": d, **{f"[{k}]": d.mod[k] for k in d.mod}} if isinstance(d, md.MuData) else {"": d}
+
+    out, pb = [], parts(before)
+    for name, a in parts(after).items():
+        b = pb[name]
+        if not isinstance(a, md.MuData) and not same_value(a.X, b.X):
+            out.append(f"{name}.X changed")
+        for attr in ("obsm", "obsp", "varm", "layers", "uns"):
+            ma, mb = getattr(a, attr, None), getattr(b, attr, None)
+            if ma is None:
+                continue
+            out += [f"{name}.{attr}['{k}'] added" for k in set(ma) - set(mb) - DOCUMENTED.get(attr, set())]
+            out += [f"{name}.{attr}['{k}'] removed" for k in set(mb) - set(ma)]
+            out += [f"{name}.{attr}['{k}'] changed" for k in set(ma) & set(mb)
+                    if k not in DOCUMENTED.get(attr, ()) and not same_value(ma[k], mb[k])]
+        for attr in ("obs", "var"):
+            fa = getattr(a, attr)
+            fa = fa[[c for c in fa.columns if not str(c).startswith("_scvi_")]]
+            if not same_value(fa, getattr(b, attr)):
+                out.append(f"{name}.{attr} changed")
+    return out
 
 
 CASES = {URMF: _urmf, STEREOMM: _stereomm, MOSAICVI: _mosaicvi, PRIORVI: _priorvi, MORPHOVI: _morphovi}
@@ -88,11 +129,15 @@ def test_same_calls_for_every_model(cls, tmp_path):
     params = inspect.signature(cls.get_latent_representation).parameters
     assert list(params)[1:5] == ["adata", "indices", "give_mean", "batch_size"]
     scvi.settings.seed = 0
-    m, kwargs, n_latent = CASES[cls]()
+    m, setup, kwargs, n_latent = CASES[cls]()
+    before = m.copy()
+    setup(m)
     model = cls(m, **kwargs)
     model.train(max_epochs=2, enable_progress_bar=False)
 
     full = model.get_latent_representation()
+    assert not [k for k in m.obsm if k.startswith("_")]  # no private arrays: the model holds them
+    assert not _changes(before, m), _changes(before, m)
     assert full.shape == (m.n_obs, n_latent) and np.isfinite(full).all()
     idx = np.arange(3, m.n_obs, 7)
     sub = model.get_latent_representation(adata=m, indices=idx, give_mean=True)
@@ -114,20 +159,55 @@ def test_same_calls_for_every_model(cls, tmp_path):
     loaded = cls.load(str(tmp_path / "model"), adata=m)
     np.testing.assert_allclose(loaded.get_latent_representation(), full, rtol=1e-5, atol=1e-5)
 
-    cls.remove_inputs(m)
-    assert not [k for k in m.obsm if k.startswith(cls._INPUT_PREFIXES)]
-    m.obsm["X_latent"] = full
+    assert not _changes(before, m), _changes(before, m)  # load set the object up again, cleanly
+
+    if cls is not STEREOMM:  # inductive models set a new object up with the training setup
+        other = m.copy()
+        np.testing.assert_allclose(model.get_latent_representation(adata=other), full, rtol=1e-5, atol=1e-5)
+        assert not [k for k in other.obsm if k.startswith("_")]
+
+    m.obsm["X_latent"] = full  # written right after training, no clean-up needed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m.write_h5mu(tmp_path / "out.h5mu")
     back = md.read_h5mu(tmp_path / "out.h5mu")
     np.testing.assert_allclose(back.obsm["X_latent"], full)
+    with pytest.warns(DeprecationWarning, match="remove_inputs is deprecated"):
+        cls.remove_inputs(m)
+    np.testing.assert_allclose(m.obsm["X_latent"], full)  # the no-op keeps the user's arrays
+
+
+def test_urmf_setup_anndata_on_her2st_b1():
+    """URMF.setup_anndata wraps one AnnData: same latent as the one-modality MuData, no private arrays."""
+    a = remadom.datasets.her2st_b1()
+    remadom.pp.pca_rna(a, n_comps=20)
+    remadom.data.spatial_graph(a, n_neighs=6)
+    before = a.copy()
+    scvi.settings.seed = 0
+    URMF.setup_anndata(a, layer="X_pca", modality="rna")
+    model = URMF(a, n_latent=8, n_hidden=32)
+    model.train(max_epochs=2, enable_progress_bar=False)
+    z = model.get_latent_representation()
+    assert z.shape == (a.n_obs, 8) and np.isfinite(z).all()
+    assert list(model.get_modality_weights().columns) == ["rna"]
+    assert not _changes(before, a), _changes(before, a)
+
+    m = md.MuData({"rna": before.copy()})
+    m.obsm["spatial"] = np.asarray(before.obsm["spatial"])
+    m.obsp["spatial_connectivities"] = before.obsp["spatial_connectivities"]
+    scvi.settings.seed = 0
+    URMF.setup_mudata(m, modalities=["rna"], layers={"rna": "X_pca"})
+    ref = URMF(m, n_latent=8, n_hidden=32)
+    ref.train(max_epochs=2, enable_progress_bar=False)
+    np.testing.assert_allclose(z, ref.get_latent_representation(), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="setup_mudata"):
+        URMF.setup_anndata(m, layer="X_pca")
 
 
 def test_morphovi_epochs_and_steps():
     """MORPHOVI counts iterations (max_iter); max_epochs and max_steps map onto them."""
     scvi.settings.seed = 0
-    m, kwargs, _ = _morphovi()
+    m, kwargs, _ = _set_up(MORPHOVI)
     model = MORPHOVI(m, **kwargs)
     with pytest.raises(ValueError, match="max_iter"):
         model.train(max_epochs=1, max_steps=5)

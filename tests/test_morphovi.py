@@ -44,13 +44,14 @@ def test_train_latents_nan_policies_and_save_load(tmp_path):
     before = np.isnan(m["morph"].X).sum()
     with pytest.raises(ValueError, match="nan_policy='mask'"):
         MORPHOVI.setup_mudata(m, modality_a="morph", modality_b="rna")
-    assert "_morphovi_mask" not in m.obsm  # nothing written
+    assert "_scvi_uuid" not in m.uns  # nothing written
     MORPHOVI.setup_mudata(m, modality_a="morph", modality_b="rna", nan_policy="mask")
     assert np.isnan(m["morph"].X).sum() == before  # user's matrix untouched
-    obs = m.obsm["_morphovi_observed_a"]
-    assert obs.shape == (180, 20) and obs[:90].mean() < 1  # NaN entries masked
+    assert not [k for k in m.obsm if k.startswith("_")]  # the model holds its inputs
     scvi.settings.seed = 0
     model = MORPHOVI(m, n_latent=4, n_hidden=16, gan_type="nsgan")
+    obs = model.adata_manager.get_from_registry("observed_a")
+    assert obs.shape == (180, 20) and obs[:90].mean() < 1  # NaN entries masked
     model.train(max_iter=20, batch_size=32, gw_w=1.0, enable_progress_bar=False)
     z = model.get_latent_representation()
     assert z.shape == (180, 4) and np.isfinite(z).all()
@@ -58,12 +59,12 @@ def test_train_latents_nan_policies_and_save_load(tmp_path):
     assert np.isnan(za[90:]).all() and np.isfinite(za[:90]).all()
     assert {"recon_raw", "gan_weighted", "gw_raw", "critic_loss"} <= set(model.history)
     model.save(str(tmp_path / "mv"))
-    MORPHOVI.remove_inputs(m)
     loaded = MORPHOVI.load(str(tmp_path / "mv"), adata=m)
     np.testing.assert_allclose(loaded.get_latent_representation(), z, rtol=1e-5, atol=1e-5)
     m2 = _mdata()
     MORPHOVI.setup_mudata(m2, modality_a="morph", modality_b="rna", nan_policy="median")
-    assert m2.obsm["_morphovi_observed_a"][:90].min() == 1 and len(m2.uns["morphovi_nan"]["morph"]["median"]) == 20
+    obs2 = MORPHOVI(m2, n_latent=4, n_hidden=16).adata_manager.get_from_registry("observed_a")
+    assert obs2[:90].min() == 1 and len(m2.uns["morphovi_nan"]["morph"]["median"]) == 20
 
 
 def test_phase_schedule_and_errors():

@@ -53,11 +53,13 @@ def _snapshot(m):
 
 def test_setup_builds_mask_and_padded_inputs(mosaic):
     MOSAICVI.setup_mudata(mosaic, modalities=["rna", "adt"], batch_key="batch")
-    mask = mosaic.obsm["_mosaicvi_mask"]
+    assert not [k for k in mosaic.obsm if k.startswith("_")]  # the model holds its inputs
+    manager = MOSAICVI(mosaic, n_hidden=16).adata_manager
+    mask = manager.get_from_registry("mask")
     assert mask.shape == (90, 2)
     np.testing.assert_array_equal(mask[:, 0], mosaic.obs_names.isin(mosaic["rna"].obs_names))
     np.testing.assert_array_equal(mask[:, 1], mosaic.obs_names.isin(mosaic["adt"].obs_names))
-    x = mosaic.obsm["_mosaicvi_rna"]
+    x = manager.get_from_registry("rna")
     assert x.shape == (90, 30)
     # padded rows are empty, present rows hold the modality's data at the right place
     assert x[mask[:, 0] == 0].sum() == 0

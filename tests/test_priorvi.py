@@ -77,16 +77,15 @@ def test_kl_monte_carlo_nonnegative_in_expectation():
 def test_spatial_modality_and_save_load(mosaic, tmp_path):
     scvi.settings.seed = 0
     PRIORVI.setup_mudata(mosaic, modalities=["rna", "adt"], spatial_key="spatial")
-    sp_block = mosaic.obsm["_priorvi_spatial"]
-    np.testing.assert_allclose(sp_block.mean(0), 0, atol=1e-5)
+    assert not [k for k in mosaic.obsm if k.startswith("_")]  # the model holds its inputs
     model = PRIORVI(mosaic, n_latent=3, n_hidden=32)
+    sp_block = np.asarray(model.adata_manager.get_from_registry("spatial"))
+    np.testing.assert_allclose(sp_block.mean(0), 0, atol=1e-5)
     assert model.modalities == ["rna", "adt", "spatial"]
     model.train(max_epochs=2, enable_progress_bar=False)
     z = model.get_latent_representation()
     assert z.shape == (90, 9)
     model.save(str(tmp_path / "pv"))
-    PRIORVI.remove_inputs(mosaic)
-    assert "_priorvi_spatial" not in mosaic.obsm
     loaded = PRIORVI.load(str(tmp_path / "pv"), adata=mosaic)
     np.testing.assert_allclose(loaded.get_latent_representation(), z, rtol=1e-5, atol=1e-5)
 

@@ -24,10 +24,11 @@ def _keys(a):
 def test_rna_image_shapes_attention_and_tiles(toy):
     scvi.settings.seed = 0
     STEREOMM.setup_anndata(toy, image_key="X_image", n_dims=16)
-    assert toy.obsm["_stereomm_rna"].shape == (144, 16)
-    assert toy.obsm["_stereomm_image"].shape == (144, 16)
+    assert not [k for k in toy.obsm if k.startswith("_")]  # inputs are held by the model
     assert "stereomm_radius_connectivities" in toy.obsp
     model = STEREOMM(toy, num_heads=4, **SMALL)
+    assert model.adata_manager.get_from_registry("rna_input").shape == (144, 16)
+    assert model.adata_manager.get_from_registry("image_input").shape == (144, 16)
     model.train(max_epochs=3, lr=1e-3, enable_progress_bar=False)
     z = model.get_latent_representation()
     assert z.shape == (144, 8) and z.dtype == np.float32 and np.isfinite(z).all()

@@ -65,15 +65,18 @@ class RemadomModelMixin:
             del data.obsm[k]
 
     @classmethod
-    def _register(cls, data, fields: list, setup_method_args: dict, **kwargs) -> None:
+    def _register(cls, data, fields: list, setup_method_args: dict, validation_checks=None,
+                  **kwargs) -> None:
         """Register ``fields`` on ``data`` with a :class:`RemadomDataManager` (setup's last step).
 
         ``fields`` may mix scvi-tools fields, which point into ``data``, and
         :class:`~remadom.model.base.DerivedField` inputs, which the manager holds; ``kwargs``
-        (``source_registry`` on ``load``) go to :meth:`~scvi.data.AnnDataManager.register_fields`.
+        (``source_registry`` on ``load``) go to :meth:`~scvi.data.AnnDataManager.register_fields`;
+        ``validation_checks`` to the manager (e.g. mosaic MuData that is not fully paired).
         ``data`` gains only scvi-tools' ``uns`` keys ``"_scvi_uuid"`` and ``"_scvi_manager_uuid"``.
         """
-        manager = RemadomDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager = RemadomDataManager(fields=fields, setup_method_args=setup_method_args,
+                                     validation_checks=validation_checks)
         manager.register_fields(data, **kwargs)
         cls.register_manager(manager)
 

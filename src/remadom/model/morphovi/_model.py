@@ -9,9 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from mudata import MuData
-from scvi.data import AnnDataManager
 from scvi.data._manager import AnnDataManagerValidationCheck
-from scvi.data.fields import MuDataObsmField
 from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
 from sklearn.preprocessing import StandardScaler
@@ -35,7 +33,7 @@ from remadom.data import (
 from remadom.nn import GAN_TYPES
 from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
 
-from ..base import RemadomModelMixin
+from ..base import DerivedField, RemadomModelMixin
 from ._module import LOSSES, MORPHOVIModule
 
 logger = logging.getLogger(__name__)
@@ -180,9 +178,12 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         """Register a MuData whose two modalities cover different cells.
 
         Each modality is standardised per feature inside (scikit-learn ``StandardScaler``, the
-        seed's choice) into ``obsm["_morphovi_x_a"]`` / ``"_morphovi_x_b"`` at MuData rows (zeros
-        where a cell lacks the modality); count modalities are first library-normalised and log1p'd
-        (and cut to the 2000 most variable genes when wider). The user's matrices are not touched.
+        seed's choice) into inputs ``"x_a"`` / ``"x_b"`` at MuData rows (zeros where a cell lacks
+        the modality), held by the model (:class:`~remadom.model.base.DerivedField`, read with
+        ``model.adata_manager.get_from_registry("x_a")``) with the masks; count modalities are
+        first library-normalised and log1p'd (and cut to the 2000 most variable genes when wider).
+        The user's matrices are not touched; the MuData gains only ``uns["morphovi_nan"]`` (the
+        NaN policy and medians) and scvi-tools' ``uns`` uuid keys.
 
         Parameters
         ----------
@@ -296,31 +297,18 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
             rows = pos.loc[mdata[m].obs_names].to_numpy()
             x, observed, _ = prepared[key]
             for name, arr in ((f"x_{key}", x), (f"observed_{key}", observed)):
-                mdata.obsm[f"{_PREFIX}{name}"] = pad_rows(arr, rows, n_obs)
-                fields.append(MuDataObsmField(name, f"{_PREFIX}{name}"))
+                fields.append(DerivedField(name, pad_rows(arr, rows, n_obs)))  # held by the model
             codes = np.full((n_obs, 1), -1.0, dtype=np.float32)
             if key in clusters:
                 codes[rows, 0] = clusters[key].codes
-            mdata.obsm[f"{_PREFIX}cluster_{key}"] = codes
-            fields.append(MuDataObsmField(f"cluster_{key}", f"{_PREFIX}cluster_{key}"))
-        mdata.obsm[f"{_PREFIX}mask"] = mask.to_numpy().astype(np.float32)
-        fields.append(MuDataObsmField("mask", f"{_PREFIX}mask"))
+            fields.append(DerivedField(f"cluster_{key}", codes))
+        fields.append(DerivedField("mask", mask.to_numpy().astype(np.float32)))
         mdata.uns["morphovi_nan"] = {"policy": nan_policy, **nan_info}
-        adata_manager = AnnDataManager(
-            fields=fields, setup_method_args=setup_method_args,
-            validation_checks=AnnDataManagerValidationCheck(check_fully_paired_mudata=False),
-        )
-        adata_manager.register_fields(mdata, **kwargs)
-        cls.register_manager(adata_manager)
+        cls._register(mdata, fields, setup_method_args,
+                      AnnDataManagerValidationCheck(check_fully_paired_mudata=False), **kwargs)
 
-    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_morphovi_*"]
+    # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
     _INPUT_PREFIXES = (_PREFIX,)
-
-    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
-        if adata is not None and f"{_PREFIX}mask" not in adata.obsm:
-            args = dict(self.adata_manager.registry["setup_args"])
-            self.setup_mudata(adata, source_registry=self.adata_manager.registry, **args)
-        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
     # ------------------------------------------------------------------ training
     def train(

@@ -12,7 +12,6 @@ import scipy.sparse as sp
 import torch
 from anndata import AnnData
 from mudata import MuData
-from scvi.data import AnnDataManager
 from scvi.data._manager import AnnDataManagerValidationCheck
 from scvi.data.fields import (
     MuDataCategoricalObsField,
@@ -44,7 +43,12 @@ from remadom.nn import COUNT_LIKELIHOODS, LIBRARY_SIZE_LIKELIHOODS
 from remadom.nn import LIKELIHOODS as _REGISTRY
 from remadom.train import BalancedDataSplitter, CheckedTrainingPlan, LatentBank
 
-from ..base import DifferentialExpressionMixin, PosteriorPredictiveMixin, RemadomModelMixin
+from ..base import (
+    DerivedField,
+    DifferentialExpressionMixin,
+    PosteriorPredictiveMixin,
+    RemadomModelMixin,
+)
 from ._module import MOSAICVIModule
 from ._presets import PRESETS, preset
 
@@ -290,10 +294,11 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         """Register a (natural mosaic) MuData for MOSAICVI.
 
         Modalities may cover different, overlapping cells; no zero-padded rows are needed. After
-        every check passes, the MuData gets ``obsm["_mosaicvi_{m}"]`` (the modality's data placed
-        at MuData rows, sparse, empty where the cell lacks it) and ``obsm["_mosaicvi_mask"]``
-        ``(n_obs, n_modalities)`` presence mask; scvi-tools adds ``obs["_scvi_*"]`` codes for the
-        covariates. On any error nothing is written.
+        every check passes, the model holds each modality's data placed at MuData rows (sparse,
+        empty where the cell lacks it) and the ``(n_obs, n_modalities)`` presence mask
+        (:class:`~remadom.model.base.DerivedField`); the MuData itself gains only what scvi-tools'
+        own fields write: ``obs["_scvi_*"]`` codes of the covariates and
+        ``uns["_scvi_uuid"]``/``uns["_scvi_manager_uuid"]``. On any error nothing is written.
 
         Parameters
         ----------
@@ -395,8 +400,10 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             a = mdata[m] if m in modalities else None
             key = layers.get(m)
             total = None
-            if a is None:
+            if a is None and isinstance(obsm_modalities[m], str):
                 x, where = np.asarray(mdata.obsm[obsm_modalities[m]], dtype=np.float32), f"obsm['{obsm_modalities[m]}']"
+            elif a is None:  # (array, description) derived by the caller, e.g. PRIORVI's coordinates
+                x, where = np.asarray(obsm_modalities[m][0], dtype=np.float32), obsm_modalities[m][1]
             elif isinstance(key, (tuple, list)):
                 if len(key) != 2:
                     raise ValueError(f"modality '{m}': layers must be a pair (methylated, total), got {key}.")
@@ -464,16 +471,14 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         for m in [*modalities, *obsm_modalities]:
             rows = pos.loc[mdata[m].obs_names].to_numpy() if m in modalities else np.arange(n_obs)
             x, total = data[m]
-            mdata.obsm[f"{_PREFIX}{m}"] = pad_rows(x, rows, n_obs)
-            fields.append(MuDataObsmField(m, f"{_PREFIX}{m}"))
+            # held by the model (DerivedField), not written to the MuData
+            fields.append(DerivedField(m, pad_rows(x, rows, n_obs)))
             if total is not None:
-                mdata.obsm[f"{_PREFIX}{m}_total"] = pad_rows(total, rows, n_obs)
-                fields.append(MuDataObsmField(f"{m}_total", f"{_PREFIX}{m}_total"))
-        mdata.obsm[f"{_PREFIX}mask"] = mask.to_numpy().astype(np.float32)
-        fields.append(MuDataObsmField("mask", f"{_PREFIX}mask"))
+                fields.append(DerivedField(f"{m}_total", pad_rows(total, rows, n_obs)))
+        fields.append(DerivedField("mask", mask.to_numpy().astype(np.float32)))
         # row index of each cell (heads that read a graph or the latent bank need it)
-        mdata.obsm[f"{_PREFIX}index"] = np.arange(n_obs, dtype=np.float32)[:, None]
-        fields.append(MuDataObsmField("index", f"{_PREFIX}index"))
+        fields.append(DerivedField("index",
+                                   np.arange(n_obs, dtype=np.float32)[:, None]))
         if link_key is not None:
             fields.append(MuDataObsmField("link", link_key))
         if batch_key is not None:
@@ -485,22 +490,12 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if time_key is not None:
             fields.append(MuDataNumericalObsField("time", time_key))
         # every field reads MuData-level obs/obsm, so modalities may cover different cells
-        adata_manager = AnnDataManager(
-            fields=fields, setup_method_args=setup_method_args,
-            validation_checks=AnnDataManagerValidationCheck(check_fully_paired_mudata=False),
-        )
-        adata_manager.register_fields(mdata, **kwargs)
-        cls.register_manager(adata_manager)
+        cls._register(mdata, fields, setup_method_args,
+                      AnnDataManagerValidationCheck(check_fully_paired_mudata=False), **kwargs)
 
-    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_mosaicvi_*"]
+    # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs); an object not
+    # set up for the model is set up with the training setup by RemadomModelMixin._validate_anndata
     _INPUT_PREFIXES = (_PREFIX,)
-
-    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
-        """As scvi-tools, but new MuData is set up with this model's setup arguments first."""
-        if adata is not None and f"{_PREFIX}mask" not in adata.obsm:
-            args = dict(self.adata_manager.registry["setup_args"])
-            self.setup_mudata(adata, source_registry=self.adata_manager.registry, **args)
-        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
     # ------------------------------------------------------------------ training
     def train(

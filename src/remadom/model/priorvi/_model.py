@@ -23,7 +23,6 @@ from remadom.nn import PRIORS
 from ._module import FUSIONS, PRIORVIModule
 
 _SPATIAL = "spatial"
-_SPATIAL_KEY = "_priorvi_spatial"
 
 
 class PRIORVI(MOSAICVI):
@@ -151,8 +150,8 @@ class PRIORVI(MOSAICVI):
 
         As :meth:`MOSAICVI.setup_mudata <remadom.model.MOSAICVI.setup_mudata>` (modalities may
         cover different, overlapping cells; likelihood defaults by modality), plus an optional
-        ``"spatial"`` modality: ``mdata.obsm[spatial_key]`` standardised (per axis) into
-        ``obsm["_priorvi_spatial"]``, Gaussian likelihood, present for every cell.
+        ``"spatial"`` modality: ``mdata.obsm[spatial_key]`` standardised (per axis; held by the
+        model, not written to the MuData), Gaussian likelihood, present for every cell.
 
         Parameters
         ----------
@@ -202,28 +201,14 @@ class PRIORVI(MOSAICVI):
             xy = check_coordinates(mdata.obsm[spatial_key], mdata.n_obs, f"mdata.obsm['{spatial_key}']")
             sd = xy.std(0)
             sd[sd == 0] = 1.0
-            obsm_modalities = {_SPATIAL: _SPATIAL_KEY}
-            staged = ((xy - xy.mean(0)) / sd).astype(np.float32)
-        try:
-            if obsm_modalities:
-                mdata.obsm[_SPATIAL_KEY] = staged
-            cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
-                                 None, None, None, None, _likelihoods, _mean_depth, _library_median,
-                                 obsm_modalities=obsm_modalities, **kwargs)
-        except Exception:
-            if obsm_modalities:
-                del mdata.obsm[_SPATIAL_KEY]
-            raise
+            staged = ((xy - xy.mean(0)) / sd).astype(np.float32)  # held by the model
+            obsm_modalities = {_SPATIAL: (staged, f"mdata.obsm['{spatial_key}'] (standardised)")}
+        cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
+                             None, None, None, None, _likelihoods, _mean_depth, _library_median,
+                             obsm_modalities=obsm_modalities, **kwargs)
 
-    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_mosaicvi_*"] and obsm["_priorvi_spatial"]
+    # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
     _INPUT_PREFIXES = ("_mosaicvi_", "_priorvi_")
-
-    def _validate_anndata(self, adata=None, copy_if_view: bool = True):
-        """New MuData is set up with this model's setup arguments first."""
-        if adata is not None and "_mosaicvi_mask" not in adata.obsm:
-            self.setup_mudata(adata, source_registry=self.adata_manager.registry,
-                              **dict(self.adata_manager.registry["setup_args"]))
-        return BaseModelClass._validate_anndata(self, adata, copy_if_view=copy_if_view)
 
     # ------------------------------------------------------------------ outputs
     def _run(self, mdata, indices, batch_size, encode_use=None):

@@ -11,7 +11,6 @@ import scipy.sparse as sp
 import torch
 from anndata import AnnData
 from mudata import MuData
-from scvi.data import AnnDataManager
 from scvi.data.fields import MuDataWrapper, ObsmField
 from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
@@ -42,7 +41,7 @@ from remadom.data import (
 from remadom.nn import GNN_TYPES
 from remadom.train import CheckedTrainingPlan, SubgraphDataSplitter
 
-from ..base import RemadomModelMixin
+from ..base import DerivedField, RemadomModelMixin
 from ._module import STEREOMMModule
 
 logger = logging.getLogger(__name__)
@@ -179,9 +178,13 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
     ) -> None:
         """Register an AnnData: RNA counts in ``.X``/``layer``, image features in ``obsm[image_key]``.
 
-        Validates everything, then writes ``obsm["_stereomm_rna"]`` (and ``"_stereomm_image"``)
-        ``(n_obs, <= n_dims)`` and, unless ``spatial_graph_key`` is given, the radius graph
-        ``obsp["stereomm_radius_connectivities"]`` (via :func:`remadom.data.spatial_graph`).
+        Validates everything, then computes the reduced inputs ``(n_obs, <= n_dims)`` of
+        ``"rna"`` (and ``"image"``), which the model holds
+        (:class:`~remadom.model.base.DerivedField`), and, unless ``spatial_graph_key`` is given,
+        writes the radius graph ``obsp["stereomm_radius_connectivities"]`` (and ``_distances``,
+        via :func:`remadom.data.spatial_graph`, with squidpy's ``uns["stereomm_radius_neighbors"]``
+        record of its parameters). Apart from that graph and scvi-tools'
+        ``uns["_scvi_uuid"]``/``uns["_scvi_manager_uuid"]`` the AnnData is unchanged.
 
         Parameters
         ----------
@@ -263,10 +266,10 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
 
         Count modalities are reduced with ``dim_reduction_method``; continuous ones (image
         features in the modality's ``.X``, or any ``obsm`` representation named in ``layers``)
-        are standardised and PCA-reduced when wider than ``n_dims``. Writes
-        ``mdata.obsm[f"_stereomm_{m}"]`` and, unless ``spatial_graph_key`` is given, the radius
-        graph ``mdata.obsp["stereomm_radius_connectivities"]``. Other arguments as in
-        :meth:`setup_anndata`.
+        are standardised and PCA-reduced when wider than ``n_dims``; the model holds the reduced
+        inputs. Writes, unless ``spatial_graph_key`` is given, only the radius graph
+        ``mdata.obsp["stereomm_radius_connectivities"]`` (and ``_distances``,
+        ``uns["stereomm_radius_neighbors"]``). Other arguments as in :meth:`setup_anndata`.
 
         Raises
         ------
@@ -345,14 +348,11 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         fields = [ObspField("spatial_graph", spatial_graph_key), obsm_field("coords", spatial_key)]
         if signature is not None:  # first, so that load onto other data fails with its message
             fields.insert(0, DataSignatureField(signature, check_obs=True, model_name="STEREOMM"))
-        for m, v in inputs.items():
-            data.obsm[f"{_PREFIX}{m}"] = v
-            fields.append(obsm_field(f"{m}_input", f"{_PREFIX}{m}"))
-        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
-        adata_manager.register_fields(data, **kwargs)
-        cls.register_manager(adata_manager)
+        for m, v in inputs.items():  # held by the model, not written to the data
+            fields.append(DerivedField(f"{m}_input", v))
+        cls._register(data, fields, setup_method_args, **kwargs)
 
-    # remove_inputs: RemadomModelMixin.remove_inputs deletes obsm["_stereomm_*"] (AnnData or MuData)
+    # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
     _INPUT_PREFIXES = (_PREFIX,)
 
     # ------------------------------------------------------------------ training

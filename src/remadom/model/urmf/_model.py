@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
+from anndata import AnnData
 from mudata import MuData
-from scvi.data import AnnDataManager
-from scvi.data.fields import LayerField, MuDataWrapper, ObsmField
+from scvi.data.fields import LayerField, MuDataWrapper
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from remadom.data import (
@@ -40,14 +40,13 @@ from remadom.data import (
 from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
 
-from ..base import PosteriorPredictiveMixin, RemadomModelMixin
+from ..base import DerivedField, PosteriorPredictiveMixin, RemadomModelMixin
 from ._module import URMFModule
 
 _WARN_INPUT_GB = 2.0  # warn when a modality's dense encoder inputs would exceed this
 
 logger = logging.getLogger(__name__)
 
-MuDataObsmField = MuDataWrapper(ObsmField)
 MuDataLayerField = MuDataWrapper(LayerField)
 
 _LIKELIHOODS = MEAN_DECODER_LIKELIHOODS  # the names of remadom.nn.DECODERS, in the likelihood registry
@@ -70,7 +69,8 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     Parameters
     ----------
     mdata
-        MuData registered with :meth:`setup_mudata`.
+        MuData registered with :meth:`setup_mudata`, or AnnData registered with
+        :meth:`setup_anndata`.
     n_latent
         Latent width.
     n_hidden
@@ -100,13 +100,13 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     _module_cls = URMFModule
     _training_plan_cls = CheckedTrainingPlan
 
-    def __init__(self, mdata: MuData, n_latent: int = 20, n_hidden: int = 128,
+    def __init__(self, mdata: MuData | AnnData, n_latent: int = 20, n_hidden: int = 128,
                  readout_hops: int = 1, **module_kwargs):
         _check_hops(readout_hops)
         super().__init__(mdata)
         self.readout_hops = int(readout_hops)
         info = self.adata_manager.registry["setup_args"]
-        self.modalities = list(info["modalities"])
+        self.modalities = list(info.get("modalities") or [info["modality"]])
         likelihoods = self._likelihoods_from_registry()
         n_graphs = 2 if info["use_feature_graph"] else 1
         n_inputs, n_outputs = {}, {}
@@ -134,18 +134,63 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
 
     # ------------------------------------------------------------------ setup
     @classmethod
-    def setup_anndata(cls, adata, *args, **kwargs):
-        """Not supported: wrap the AnnData in a MuData and call :meth:`setup_mudata`.
+    @keep_unchanged_on_error
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        likelihood: str | None = None,
+        modality: str = "rna",
+        spatial_key: str | None = "spatial",
+        spatial_graph_key: str | None = None,
+        use_feature_graph: bool = True,
+        feature_graph_key: str = "feature",
+        n_feature_neighbors: int = 10,
+        hops: tuple[int, ...] = (1, 2),
+        ppr_alpha: float | None = None,
+        target_hops: int = 0,
+        _resolved_likelihoods: dict[str, str] | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a single-modality AnnData for URMF (one modality, named ``modality``).
+
+        As :meth:`setup_mudata` with ``modalities=[modality]``, on the AnnData itself: the data
+        in ``.X``, ``layers[layer]`` or ``obsm[layer]`` (e.g. ``"X_pca"``), the coordinates in
+        ``adata.obsm[spatial_key]`` and the spatial graph in ``adata.obsp`` (default
+        ``f"{spatial_key}_connectivities"``, e.g. from :func:`remadom.data.spatial_graph`); the
+        feature graph goes to ``adata.obsp[f"{feature_graph_key}_connectivities"]`` when
+        missing. Latents then have one row per ``adata`` observation.
+
+        Parameters
+        ----------
+        adata
+            Spots x features.
+        layer
+            The data to use: a layer name or an ``obsm`` key of a representation; default ``.X``.
+        likelihood
+            ``"gaussian"`` or ``"nb"`` (default as in :meth:`setup_mudata`).
+        modality
+            Name of the modality in the model (outputs such as
+            :meth:`get_modality_weights` use it).
+        **kwargs
+            Other arguments as in :meth:`setup_mudata`.
 
         Raises
         ------
         ValueError
-            Always, with the fix: ``mdata = mudata.MuData({"rna": adata})``.
+            Not an AnnData; every error of :meth:`setup_mudata`. The AnnData is unchanged then.
         """
-        raise ValueError(
-            "URMF is registered on MuData. Wrap the AnnData: `mdata = mudata.MuData({'rna': adata})`"
-            "; copy obsm['spatial'] to mdata.obsm, then URMF.setup_mudata(mdata, modalities=['rna'])."
-        )
+        setup_method_args = cls._get_setup_method_args(**locals())
+        if not isinstance(adata, AnnData):
+            raise ValueError(
+                f"URMF.setup_anndata needs an AnnData, got {type(adata).__name__}; use "
+                "URMF.setup_mudata for a MuData."
+            )
+        cls._setup(adata, setup_method_args, [str(modality)],
+                   {modality: layer} if layer is not None else {},
+                   {modality: likelihood} if likelihood is not None else {},
+                   spatial_key, spatial_graph_key, use_feature_graph, feature_graph_key,
+                   n_feature_neighbors, hops, ppr_alpha, target_hops, kwargs)
 
     @classmethod
     @keep_unchanged_on_error
@@ -168,12 +213,14 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     ) -> None:
         """Register a MuData for URMF.
 
-        Validates everything first; only then writes, to the MuData, the precomputed graph
-        propagations ``obsm[f"_urmf_{m}_input"]`` ``(n_obs, n_graphs * len(hops) * d_m)`` and the
-        standardised targets ``obsm[f"_urmf_{m}_target"]``, and (if missing) each modality's
-        feature graph ``mdata[m].obsp[f"{feature_graph_key}_connectivities"]``. Nothing else of
-        the user's object changes; on any error nothing changes at all (what setup wrote on the
-        way, the feature graph included, is removed again). Boolean and float16 data are read as
+        Validates everything first; then computes each modality's encoder input, the graph
+        propagations ``(n_obs, n_graphs * len(hops) * d_m)`` of its standardised data, and its
+        standardised target, which the model holds (:class:`~remadom.model.base.DerivedField`;
+        the standardisation constants are kept in the registry and reused on new data and on
+        ``load``). The MuData gains only each modality's feature graph
+        ``mdata[m].obsp[f"{feature_graph_key}_connectivities"]`` (and ``_distances``) when
+        missing, and scvi-tools' ``uns["_scvi_uuid"]``/``uns["_scvi_manager_uuid"]``; on any
+        error nothing changes at all (a feature graph written on the way is removed again). Boolean and float16 data are read as
         float32 (with a warning); when no likelihood is given and ``.X``/the layer is not counts,
         ``"gaussian"`` is chosen with a warning.
 
@@ -229,9 +276,34 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             other spots, features or graph than at training.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        if not isinstance(mdata, MuData):
+            raise ValueError(
+                f"URMF.setup_mudata needs a MuData, got {type(mdata).__name__}; for one modality "
+                "in an AnnData use URMF.setup_anndata(adata, modality='rna')."
+            )
         modalities = check_modalities(mdata, modalities)
-        check_unique_names(mdata, modalities)
-        check_n_obs(mdata.n_obs, n_feature_neighbors + 1 if use_feature_graph else 2, "the MuData",
+        cls._setup(mdata, setup_method_args, modalities, layers, likelihoods, spatial_key,
+                   spatial_graph_key, use_feature_graph, feature_graph_key, n_feature_neighbors,
+                   hops, ppr_alpha, target_hops, kwargs)
+
+    @classmethod
+    def _setup(cls, mdata, setup_method_args, modalities, layers, likelihoods, spatial_key,
+               spatial_graph_key, use_feature_graph, feature_graph_key, n_feature_neighbors, hops,
+               ppr_alpha, target_hops, kwargs) -> None:
+        """Validate and register a MuData (``modalities``) or an AnnData (one modality)."""
+        single = isinstance(mdata, AnnData)
+        what = "the AnnData" if single else "the MuData"
+
+        def part(m):
+            return mdata if single else mdata[m]
+
+        def feature_field(m, key):
+            return ObspField(f"{m}_feature_graph", key) if single else \
+                MuDataObspField(f"{m}_feature_graph", key, mod_key=m)
+
+        source = (kwargs.get("source_registry") or {}).get("field_registries", {})
+        check_unique_names(mdata, None if single else modalities)
+        check_n_obs(mdata.n_obs, n_feature_neighbors + 1 if use_feature_graph else 2, what,
                     f"the feature kNN graph has k={n_feature_neighbors}" if use_feature_graph
                     else "inputs are standardised over spots")
         if spatial_key is not None and spatial_key in mdata.obsm:
@@ -249,7 +321,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                 raise ValueError("Give `spatial_graph_key` when `spatial_key` is None.")
             if spatial_key not in mdata.obsm:
                 raise ValueError(
-                    f"MuData has no obsm['{spatial_key}']: call remadom.data.spatial_graph(mdata) "
+                    f"{what} has no obsm['{spatial_key}']: call remadom.data.spatial_graph(mdata) "
                     f"first (it copies the modalities' obsm['{spatial_key}'] up when they hold the "
                     f"coordinates), or put the (n_obs, 2) spot coordinates in "
                     f"mdata.obsm['{spatial_key}'] and then call it."
@@ -261,10 +333,11 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         # --- validate every modality before writing anything
         resolved, mats, signature = {}, {}, {}
         for m in modalities:
-            check_same_obs(mdata, m)
-            x, kind, where = get_matrix(mdata[m], layers.get(m))
+            if not single:
+                check_same_obs(mdata, m)
+            x, kind, where = get_matrix(part(m), layers.get(m))
             x = as_float32(x, m, where)
-            signature[m] = (where, x.shape[1], None if kind == "obsm" else mdata[m].var_names)
+            signature[m] = (where, x.shape[1], None if kind == "obsm" else part(m).var_names)
             if x.shape[1] == 0:
                 raise ValueError(
                     f"modality '{m}': {where} is empty (no features); drop the modality or point "
@@ -290,9 +363,8 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             else:
                 check_finite(x, m, where)
             resolved[m], mats[m] = lik, (x, kind)
-            if use_feature_graph and f"{feature_graph_key}_connectivities" in mdata[m].obsp:
-                MuDataObspField(f"{m}_feature_graph", f"{feature_graph_key}_connectivities",
-                                mod_key=m).validate_field(mdata)
+            if use_feature_graph and f"{feature_graph_key}_connectivities" in part(m).obsp:
+                feature_field(m, f"{feature_graph_key}_connectivities").validate_field(mdata)
         setup_method_args["setup_args"]["_resolved_likelihoods"] = resolved
         setup_method_args["setup_args"]["spatial_graph_key"] = spatial_graph_key
         n_views = (2 if use_feature_graph else 1) * (len(hops) + (ppr_alpha is not None))
@@ -305,37 +377,35 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                     f"RNA run remadom.pp.pca_rna(mdata['{m}']) and pass layers={{'{m}': 'X_pca'}}.",
                     UserWarning, stacklevel=2)
 
-        # --- compute and write
+        # --- compute (held by the model: DerivedField) and register; only a missing feature
+        # graph is written to the data
         spatial = graph_field.get_graph(mdata)
         fields = [DataSignatureField(signature, check_obs=True, model_name="URMF"), graph_field]
         for m in modalities:
             x, kind = mats[m]
-            rep = _encoder_input(x, resolved[m])
+            trained = source.get(f"{m}_input", {}).get("state_registry", {}).get("standardise")
+            rep, stats = _encoder_input(x, resolved[m], trained, f"modality '{m}'")
             graphs = [spatial]
             if use_feature_graph:
                 key = f"{feature_graph_key}_connectivities"
-                if key not in mdata[m].obsp:
-                    _build_feature_graph(mdata, m, rep, feature_graph_key, n_feature_neighbors)
-                graph_m = MuDataObspField(f"{m}_feature_graph", key, mod_key=m)
+                if key not in part(m).obsp:
+                    _build_feature_graph(part(m), rep, feature_graph_key, n_feature_neighbors)
+                graph_m = feature_field(m, key)
                 graphs.append(graph_m.get_graph(mdata))
                 fields.append(graph_m)
-            mdata.obsm[f"_urmf_{m}_input"] = np.concatenate(
-                [_views(g, rep, tuple(hops), ppr_alpha) for g in graphs], axis=1
-            )
-            fields.append(MuDataObsmField(f"{m}_input", f"_urmf_{m}_input"))
+            inputs = np.concatenate([_views(g, rep, tuple(hops), ppr_alpha) for g in graphs], axis=1)
+            fields.append(DerivedField(f"{m}_input", inputs, {"standardise": stats}))
             if resolved[m] == "gaussian":
-                mdata.obsm[f"_urmf_{m}_target"] = (propagate(spatial, rep, (target_hops,))
-                                                   if target_hops else rep)
-                fields.append(MuDataObsmField(f"{m}_target", f"_urmf_{m}_target"))
+                target = propagate(spatial, rep, (target_hops,)) if target_hops else rep
+                fields.append(DerivedField(f"{m}_target", target))
             else:
                 layer = layers.get(m)
-                fields.append(MuDataLayerField(f"{m}_target", None if layer == "X" else layer,
-                                               mod_key=m, is_count_data=True))
-        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
-        adata_manager.register_fields(mdata, **kwargs)
-        cls.register_manager(adata_manager)
+                layer = None if layer == "X" else layer
+                fields.append(LayerField(f"{m}_target", layer, is_count_data=True) if single else
+                              MuDataLayerField(f"{m}_target", layer, mod_key=m, is_count_data=True))
+        cls._register(mdata, fields, setup_method_args, **kwargs)
 
-    # remove_inputs: RemadomModelMixin.remove_inputs deletes the precomputed obsm["_urmf_*"]
+    # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
     _INPUT_PREFIXES = ("_urmf_",)
 
     # ------------------------------------------------------------------ training
@@ -530,7 +600,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         Returns
         -------
         ``(n_obs, n_features)`` array: for ``"gaussian"`` modalities in the standardised input
-        space (``obsm[f"_urmf_{modality}_target"]``), for ``"nb"`` expected counts.
+        space (the registered ``f"{modality}_target"``), for ``"nb"`` expected counts.
 
         Raises
         ------
@@ -556,21 +626,32 @@ def _views(graph, rep: np.ndarray, hops: tuple[int, ...], ppr_alpha: float | Non
     return np.concatenate(out, axis=1)
 
 
-def _encoder_input(x, likelihood: str) -> np.ndarray:
-    """Gaussian: centre and scale by one global s.d.; NB: log1p of library-normalised counts."""
+def _encoder_input(x, likelihood: str, stats: dict | None = None,
+                   name: str = "the modality") -> tuple[np.ndarray, dict]:
+    """Gaussian: centre and scale by one global s.d.; NB: log1p of library-normalised counts.
+
+    ``stats`` (kept in the state registry at training) replaces the constants computed from
+    ``x``: the per-feature means and the global s.d. (Gaussian), the median library size (NB),
+    so that new data are prepared as the training data were. Returns the input and the stats.
+    """
     x = _dense(x)
     if likelihood == "nb":
         lib = x.sum(1, keepdims=True)
         lib[lib == 0] = 1
-        return np.log1p(x / lib * np.median(lib)).astype(np.float32)
-    x = x - x.mean(0, keepdims=True)
-    return (x / (x.std() + 1e-8)).astype(np.float32)
+        med = np.median(lib) if stats is None else np.float32(stats["median_library"])
+        return np.log1p(x / lib * med).astype(np.float32), {"median_library": float(med)}
+    mean = x.mean(0, keepdims=True) if stats is None else np.asarray(stats["mean"], np.float32)[None]
+    if mean.shape[1] != x.shape[1]:
+        raise ValueError(f"{name} has {x.shape[1]} features, but the model was trained on "
+                         f"{mean.shape[1]}: set up data with the features used at training.")
+    x = x - mean
+    scale = x.std() + 1e-8 if stats is None else np.float32(stats["scale"])
+    return (x / scale).astype(np.float32), {"mean": mean.ravel().tolist(), "scale": float(scale)}
 
 
-def _build_feature_graph(mdata: MuData, m: str, rep: np.ndarray, key: str, k: int) -> None:
-    from anndata import AnnData
-
-    tmp = AnnData(obs=pd.DataFrame(index=mdata[m].obs_names))
+def _build_feature_graph(adata: AnnData, rep: np.ndarray, key: str, k: int) -> None:
+    """Write the feature kNN graph of ``rep`` to ``adata.obsp[f"{key}_connectivities"/"_distances"]``."""
+    tmp = AnnData(obs=pd.DataFrame(index=adata.obs_names))
     tmp.obsm["X_rep"] = rep
     # Below 50k spots (exact scikit-learn search): Gaussian-kernel weights, which need no numba
     # compilation (10-20 s per fresh process, more than the whole graph); above, pynndescent
@@ -579,4 +660,4 @@ def _build_feature_graph(mdata: MuData, m: str, rep: np.ndarray, key: str, k: in
     method = "gauss" if knn_transformer(tmp.n_obs) == "sklearn" else "umap"
     feature_graph(tmp, n_neighbors=k, use_rep="X_rep", key_added=key, method=method)
     for suffix in ("connectivities", "distances"):
-        mdata[m].obsp[f"{key}_{suffix}"] = sp.csr_matrix(tmp.obsp[f"{key}_{suffix}"])
+        adata.obsp[f"{key}_{suffix}"] = sp.csr_matrix(tmp.obsp[f"{key}_{suffix}"])
