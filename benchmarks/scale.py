@@ -109,6 +109,10 @@ def main():
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--workdir", default="/tmp/remadom_scale")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "scale.csv"))
+    ap.add_argument(
+        "--label", default="", help="free text kept in the CSV's label column (e.g. the commit)"
+    )
+    ap.add_argument("--append", action="store_true", help="add the rows to an existing --out file")
     a = ap.parse_args()
     sizes = [int(float(s)) for s in a.sizes.split(",")]
     paths = {n: make_file(n, a.data, a.workdir) for n in sizes}
@@ -122,6 +126,7 @@ def main():
             r = _isolate.measure("scale", "run", (paths[n], mode, a.epochs), a.timeout)
             res = r["result"] if isinstance(r["result"], dict) else {}
             row = {
+                "label": a.label,
                 "model": "MOSAICVI",
                 "data": "midas_pbmc_mosaic tiled",
                 "n_obs": n,
@@ -152,9 +157,11 @@ def main():
                 flush=True,
             )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(a.out, "w", newline="") as f:
+    append = a.append and Path(a.out).exists()
+    with open(a.out, "a" if append else "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
+        if not append:
+            w.writeheader()
         w.writerows(rows)
     print(f"wrote {a.out}; sizes above {max(sizes)} cells were not run.", flush=True)
 

@@ -154,3 +154,21 @@ def test_write_store_for_derived_inputs(tmp_path):
         assert write_store(values, disk, "y").file.filename.startswith(str(tmp_path / "elsewhere"))
     finally:
         set_store_dir(None)
+
+
+def test_backed_with_loader_workers(pbmc_file):
+    """Worker processes read backed minibatches too (h5py handles inherited by the workers)."""
+    disk = md.read_h5mu(pbmc_file, backed="r")
+    scvi.settings.seed = 0
+    MOSAICVI.setup_mudata(disk, modalities=["rna", "adt"], batch_key="batch")
+    model = MOSAICVI(disk, n_latent=10, n_hidden=64)
+    model.train(
+        max_epochs=1,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        num_workers=2,
+    )
+    z = model.get_latent_representation()
+    assert z.shape == (1600, 10) and np.isfinite(z).all()
+    assert isinstance(disk["rna"].X, CSRDataset)
