@@ -76,7 +76,6 @@ def her2st_b1(outdir: Path, seed: int, max_epochs: int | None, progress_bar: boo
     pl.domains(mdata, ["label", "urmf_domain", "stereomm_domain", "pca_nbr_domain"], size=60,
                title=["pathologist label", "URMF", "STEREOMM", "neighbour-averaged PCA"],
                save=str(outdir / "her2st_b1_domains.png"))
-    URMF.remove_inputs(mdata)
     mdata.write_h5mu(outdir / "her2st_b1_remadom.h5mu")
     return res
 
@@ -96,7 +95,6 @@ def lymph_node(outdir: Path, seed: int, max_epochs: int | None, progress_bar: bo
     pl.domains(mdata, ["final_annot", "urmf_domain", "pca_nbr_domain", "pca_domain"], size=8,
                title=["annotation (final_annot)", "URMF", "neighbour-averaged PCA", "PCA"],
                save=str(outdir / "lymph_node_domains.png"))
-    URMF.remove_inputs(mdata)
     mdata.write_h5mu(outdir / "lymph_node_urmf.h5mu")
     return res
 
@@ -125,7 +123,6 @@ def her2st_c2_image(outdir: Path, seed: int, max_epochs: int | None, progress_ba
                scale_factor=lib["scalefactors"]["tissue_hires_scalef"], size=40,
                title=["URMF rna + H&E", "authors' expr_cluster"],
                save=str(outdir / "her2st_c2_domains_on_he.png"))
-    URMF.remove_inputs(mdata)
     mdata.write_h5mu(outdir / "her2st_c2_urmf.h5mu")
     return res
 
