@@ -200,7 +200,7 @@ def add_image_modality(mdata: md.MuData, cfg: RunConfig) -> None:
     ValueError
         If there is no image configuration and no ``obsm["X_image"]`` to use.
     """
-    from remadom import data as rdata
+    from remadom import pp
 
     mods = cfg.setup_kwargs.get("modalities") or [m for m in mdata.mod if m != "image"]
     src = mdata[next(m for m in mods if m != "image")]
@@ -213,7 +213,7 @@ def add_image_modality(mdata: md.MuData, cfg: RunConfig) -> None:
             library_id = read_image(src, i)
         elif "spatial" not in src.uns and "spatial" in mdata.uns:
             src.uns["spatial"] = mdata.uns["spatial"]
-        rdata.image_features(
+        pp.image_features(
             src,
             library_id=library_id,
             img_key=i.img_key,

@@ -159,6 +159,7 @@ def _run(
     import scvi
 
     from remadom import data as rdata
+    from remadom import pp
 
     m = cfg.model
     cls = model_class(m)
@@ -175,7 +176,7 @@ def _run(
         fn, key = _PREP[kind]
         # proteins keep n_vars - 1 components (SpatialGlue's choice); the others take n_comps
         kwargs = {} if kind == "protein" else {"n_comps": cfg.data.n_comps}
-        getattr(rdata, fn)(mdata[mod], **kwargs)
+        getattr(pp, fn)(mdata[mod], **kwargs)
         layers.setdefault(mod, key)
     sparams = parameters(m, "setup")
     if layers:

@@ -300,6 +300,21 @@ def _phase(k: Any) -> Any:
     return k
 
 
+def _open_last_phase(train: dict) -> None:
+    """The seed lists the durations of all phases but the last, which runs to the end of
+    training (``loss_schedule: {gw_loss: 3}`` with ``phase_durations: {phase_1: 200, phase_2:
+    400}``: phase 3 from iteration 600 on). Give that phase a duration of 0:
+    :class:`remadom.train.PhaseSchedule` keeps the last phase on after its duration."""
+    schedule, durations = train.get("loss_schedule"), train.get("phase_durations")
+    if not isinstance(schedule, dict) or not isinstance(durations, dict):
+        return
+    listed = [p for p in durations if isinstance(p, int)]
+    named = {p for p in schedule.values() if isinstance(p, int)}
+    top = max(listed, default=1)
+    if top + 1 in named and not any(p > top + 1 for p in named):
+        durations[top + 1] = 0
+
+
 def translate_morpho(doc: dict) -> dict:
     """A ``model: morphovi`` document in this schema's sections (a copy; the seed's spellings
     mapped by :data:`MORPHO_SEED_KEYS`, the value spellings normalised).
@@ -354,12 +369,30 @@ def translate_morpho(doc: dict) -> dict:
         train["loss_schedule"] = {_loss_name(k): v for k, v in train["loss_schedule"].items()}
     if isinstance(train.get("phase_durations"), dict):
         train["phase_durations"] = {_phase(k): v for k, v in train["phase_durations"].items()}
+    _open_last_phase(train)
     if isinstance(mk.get("gan_type"), str):
         mk["gan_type"] = GAN_TYPE_ALIASES.get(mk["gan_type"].lower(), mk["gan_type"])
     for s, v in sections.items():
         if v or s in doc:
             doc[s] = v
     return doc
+
+
+def seed_origins(doc: dict) -> dict[str, str]:
+    """``"section.key"`` -> the seed's spelling it was given as, for error messages."""
+    if not isinstance(doc, dict) or doc.get("model") != "morphovi":
+        return {}
+    out = {}
+    for k, (section, key) in MORPHO_SEED_KEYS.items():
+        group, _, sub = k.partition(".")
+        if (sub and isinstance(doc.get(group), dict) and sub in doc[group]) or (
+            not sub and k in doc
+        ):
+            out[f"{section}.{key}"] = k
+    for k in MORPHO_DATA_SETUP_KEYS:
+        if isinstance(doc.get("data"), dict) and k in doc["data"]:
+            out[f"setup.{k}"] = f"data.{k}"
+    return out
 
 
 class RunConfig(_Strict):
@@ -636,6 +669,9 @@ def parse_config(obj: dict | str | Path) -> RunConfig:
     except ValueError as err:  # the seed translation
         raise ConfigError(f"invalid configuration:\n- {err}.") from None
     problems = _model_specific_problems(cfg, given_setup="setup" in obj)
+    origins = seed_origins(obj)
+    for seed_key, (section_key) in ((v, k) for k, v in origins.items()):
+        problems = [p.replace(f"'{section_key}'", f"'{seed_key}'", 1) for p in problems]
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     return cfg
