@@ -23,6 +23,7 @@ from remadom.data import (
     check_not_backed,
     get_matrix,
     pad_rows,
+    read_zarr_lazy,
     set_store_dir,
     write_store,
 )
@@ -172,3 +173,22 @@ def test_backed_with_loader_workers(pbmc_file):
     z = model.get_latent_representation()
     assert z.shape == (1600, 10) and np.isfinite(z).all()
     assert isinstance(disk["rna"].X, CSRDataset)
+
+
+def test_mosaicvi_zarr_store_same_latent_as_memory(pbmc_file, tmp_path):
+    """A zarr store opened with read_zarr_lazy: .X stays in the store, the latent is the in-memory one.
+
+    The MuData itself is in memory (not ``isbacked``), so scvi-tools keeps the minibatch order and
+    no reordering is needed for the comparison.
+    """
+    mem = md.read_h5mu(pbmc_file)
+    mem.write_zarr(tmp_path / "pbmc.zarr")
+    lazy = read_zarr_lazy(tmp_path / "pbmc.zarr")
+    assert all(
+        isinstance(lazy[m].X, CSRDataset) and lazy[m].X.backend == "zarr" for m in ("rna", "adt")
+    )
+    assert (lazy.obs_names == mem.obs_names).all() and lazy.obs.equals(mem.obs)
+    _, z_lazy = _train(MOSAICVI, lazy)
+    _, z_mem = _train(MOSAICVI, mem)
+    assert isinstance(lazy["rna"].X, CSRDataset)
+    np.testing.assert_allclose(z_lazy, z_mem, atol=1e-5)

@@ -5,7 +5,14 @@ The user's preprocessing (``pca_rna``, ``pca_protein``, ``lsi_atac``, ``clr``, `
 for one release and raise a ``DeprecationWarning``.
 """
 
-from ._backed import BackedRows, check_not_backed, is_backed, set_store_dir, write_store
+from ._backed import (
+    BackedRows,
+    check_not_backed,
+    is_backed,
+    read_zarr_lazy,
+    set_store_dir,
+    write_store,
+)
 from ._deprecated import (  # noqa: F401  (deprecated aliases, not in __all__)
     clr,
     image_features,
@@ -42,6 +49,7 @@ __all__ = [
     "BackedRows",
     "check_not_backed",
     "is_backed",
+    "read_zarr_lazy",
     "set_store_dir",
     "write_store",
     "DataSignatureField",

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 from anndata.abc import CSCDataset, CSRDataset
+from mudata import MuData
 
 #: rows per block when setup scans a backed matrix (sums, value checks)
 BLOCK_ROWS = 16_384
@@ -40,7 +41,15 @@ def is_backed(x) -> bool:
     ``read_h5ad(..., backed="r")`` / ``read_h5mu(..., backed="r")`` give for ``.X``) and
     :class:`BackedRows`.
     """
-    return isinstance(x, h5py.Dataset | CSRDataset | CSCDataset)
+    return isinstance(x, h5py.Dataset | CSRDataset | CSCDataset) or _is_zarr_array(x)
+
+
+def _is_zarr_array(x) -> bool:
+    try:
+        import zarr
+    except ImportError:  # pragma: no cover - zarr is an anndata dependency
+        return False
+    return isinstance(x, zarr.Array)
 
 
 def _read_csr(source, indptr: np.ndarray, uniq: np.ndarray) -> sp.csr_matrix:
@@ -76,7 +85,7 @@ def _read(source, rows: np.ndarray, indptr: np.ndarray | None = None) -> sp.csr_
     elif len(uniq) == uniq[-1] - uniq[0] + 1:  # one contiguous range: a slice reads fastest
         block = sp.csr_matrix(source[int(uniq[0]) : int(uniq[-1]) + 1])
     else:
-        block = sp.csr_matrix(source[uniq])
+        block = sp.csr_matrix(source.oindex[uniq] if _is_zarr_array(source) else source[uniq])
     if len(uniq) == len(rows) and (inverse == np.arange(len(rows))).all():
         return block
     return block[inverse]
@@ -107,7 +116,10 @@ class BackedRows(CSRDataset):
         Name of the field for messages, e.g. ``"modality 'rna', .X"``.
     """
 
-    backend = "hdf5"
+    @property
+    def backend(self) -> str:
+        """``"hdf5"`` or ``"zarr"``: where the rows are read from."""
+        return getattr(self.source, "backend", "zarr" if _is_zarr_array(self.source) else "hdf5")
 
     def __init__(
         self, source, source_row: np.ndarray | None = None, dtype=None, where: str = "the matrix"
@@ -143,7 +155,7 @@ class BackedRows(CSRDataset):
     # ----------------------------------------------------------------- reading
     def _row_pointer(self) -> np.ndarray | None:
         """The source's CSR row pointer, read once (``n_src + 1`` int64); None for dense sources."""
-        if isinstance(self.source, h5py.Dataset):
+        if isinstance(self.source, h5py.Dataset) or _is_zarr_array(self.source):
             return None
         if getattr(self, "_indptr", None) is None:
             self._indptr = np.asarray(self.source.group["indptr"][:], dtype=np.int64)
@@ -156,8 +168,11 @@ class BackedRows(CSRDataset):
 
     @property
     def filename(self) -> str:
-        """Path of the file the matrix is read from."""
-        return self.group.file.filename
+        """Path of the file (h5) or store (zarr) the matrix is read from."""
+        group = self.group
+        return (
+            group.file.filename if hasattr(group, "file") else str(getattr(group, "store", group))
+        )
 
     @property
     def source_row(self) -> np.ndarray:
@@ -171,7 +186,7 @@ class BackedRows(CSRDataset):
     @property
     def nnz(self) -> int:
         """Number of stored values of the source (all rows, also those the view does not use)."""
-        if isinstance(self.source, h5py.Dataset):
+        if isinstance(self.source, h5py.Dataset) or _is_zarr_array(self.source):
             return int(np.prod(self.source.shape))
         return int(self.source.group["data"].shape[0])
 
@@ -264,12 +279,16 @@ class BackedRows(CSRDataset):
     def max(self):
         """Largest stored value (sparse sources: of the non-zeros and of the implicit zeros)."""
         m = self._reduce(np.max)
-        return m if isinstance(self.source, h5py.Dataset) else max(m, 0.0)
+        return m if self._dense_source else max(m, 0.0)
 
     def min(self):
         """Smallest stored value (sparse sources: of the non-zeros and of the implicit zeros)."""
         m = self._reduce(np.min)
-        return m if isinstance(self.source, h5py.Dataset) else min(m, 0.0)
+        return m if self._dense_source else min(m, 0.0)
+
+    @property
+    def _dense_source(self) -> bool:
+        return isinstance(self.source, h5py.Dataset) or _is_zarr_array(self.source)
 
     def __abs__(self):
         return _AbsRows(self)
@@ -482,3 +501,71 @@ def write_store(values, data, name: str, block_rows: int = BLOCK_ROWS):
             ds[start:stop] = np.asarray(b.toarray() if sp.issparse(b) else b, dtype=np.float32)
     os.replace(tmp, path)
     return h5py.File(path, "r")[name]
+
+
+def read_zarr_lazy(store) -> MuData:
+    """Open a MuData zarr store with every modality's ``.X`` left in the store.
+
+    ``obs``, ``var``, ``obsm``, ``obsp``, ``uns`` (and modality layers) are read into memory with
+    :func:`anndata.io.read_elem`; each modality's ``.X`` is opened with
+    :func:`anndata.io.sparse_dataset` (CSR) or as a :class:`zarr.Array` (dense), so MOSAICVI and
+    PRIORVI read its minibatches from the store (:class:`BackedRows`). The MuData itself is an
+    ordinary in-memory object (``isbacked`` is False), so scvi-tools keeps the minibatch order.
+
+    Parameters
+    ----------
+    store
+        Path of a store written by ``mdata.write_zarr(path)`` (or a :class:`zarr.Group`).
+
+    Returns
+    -------
+    MuData whose modalities' ``.X`` are on-disk datasets; its obs order is mudata's order for
+    these modalities, with the stored ``obs``, ``obsm`` and ``obsp`` reordered to it.
+
+    Raises
+    ------
+    ValueError
+        If the store is not a MuData zarr store.
+    """
+    import pandas as pd
+    import zarr
+    from anndata import AnnData
+    from anndata.io import read_elem, sparse_dataset
+
+    g = store if isinstance(store, zarr.Group) else zarr.open_group(store, mode="r")
+    if g.attrs.get("encoding-type") != "MuData" or "mod" not in g:
+        raise ValueError(
+            f"{store} is not a MuData zarr store (write one with mdata.write_zarr(path))."
+        )
+    order = list(g["mod"].attrs.get("mod-order", list(g["mod"].keys())))
+    mods = {}
+    for name in order:
+        a = g["mod"][name]
+        parts = {
+            k: read_elem(a[k])
+            for k in ("obs", "var", "obsm", "varm", "obsp", "varp", "uns", "layers")
+            if k in a
+        }
+        x = None
+        if "X" in a:
+            enc = a["X"].attrs.get("encoding-type")
+            x = sparse_dataset(a["X"]) if enc in ("csr_matrix", "csc_matrix") else a["X"]
+        mods[name] = AnnData(X=x, **parts)
+    m = MuData(mods)
+    obs = read_elem(g["obs"]) if "obs" in g else pd.DataFrame(index=m.obs_names)
+    perm = obs.index.get_indexer(m.obs_names)
+    if (perm < 0).any() or len(obs) != m.n_obs:
+        raise ValueError(
+            f"{store}: the stored MuData obs names do not match its modalities' obs names."
+        )
+    m.obs = obs.iloc[perm]
+    for key, conv in (
+        ("obsm", lambda v: v.iloc[perm] if hasattr(v, "iloc") else v[perm]),
+        ("obsp", lambda v: v[perm][:, perm]),
+    ):
+        if key in g:
+            for k, v in read_elem(g[key]).items():
+                getattr(m, key)[k] = conv(v)
+    if "uns" in g:
+        m.uns.update(read_elem(g["uns"]))
+    return m
