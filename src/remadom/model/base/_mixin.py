@@ -100,7 +100,7 @@ class RemadomModelMixin:
     def _replay_setup(self, adata) -> None:
         """Run the model's setup on ``adata`` with the training setup; register it for this model."""
         cls = type(self)
-        registry = self.adata_manager.registry
+        registry = self.registry_  # the training registry (also on a model loaded without data)
         uid = adata.uns.get(_SCVI_UUID_KEY)
         known = cls._setup_adata_manager_store.get(uid)
         if known is not None and known.adata is not adata:  # a copy of a set-up object
