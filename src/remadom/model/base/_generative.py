@@ -223,11 +223,17 @@ class PosteriorPredictiveMixin:
         ):
             x = px.sample()
             x = x.reshape(n_samples, -1, x.shape[-1])[..., torch.as_tensor(genes, device=x.device)]
-            x = x[0] if n_samples == 1 else x.permute(1, 2, 0)
-            chunks.append(sparse.GCXS.from_numpy(x.cpu().numpy().astype(np.float32)))
+            x = x[0] if n_samples == 1 else x.permute(1, 2, 0)  # (n_cells, n_vars[, n_samples])
+            chunks.append(sp.csr_matrix(x.reshape(x.shape[0], -1).cpu().numpy().astype(np.float32)))
         if not chunks:
             raise ValueError("posterior_predictive_sample: indices selects no cell.")
-        return sparse.concatenate(chunks, axis=0)
+        # one compressed-row array, as scvi-tools' concatenation of per-minibatch GCXS gives,
+        # built from the CSR parts (fewer numba compilations than sparse.concatenate)
+        rows = sp.vstack(chunks, format="csr")
+        shape = (rows.shape[0], int(genes.sum())) + ((n_samples,) if n_samples > 1 else ())
+        return sparse.GCXS(
+            (rows.data, rows.indices, rows.indptr), shape=shape, compressed_axes=(0,)
+        )
 
 
 class DifferentialExpressionMixin:
