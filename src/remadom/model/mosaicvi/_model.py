@@ -95,6 +95,12 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
     cell has. REMADOM's six integration problems are presets of this one model (see
     :data:`PRESETS` and :meth:`preset`). Module details: :class:`MOSAICVIModule`.
 
+    scvi-tools' model criticism and differential expression work on the count modalities
+    (``nb``, ``zinb``, ``poisson``): :meth:`posterior_predictive_sample` (what
+    :class:`scvi.criticism.PosteriorPredictiveCheck` calls), :meth:`differential_expression`
+    (:class:`scvi.model.base.DifferentialComputation` on :meth:`get_normalized_expression`,
+    which takes scvi-tools' arguments plus ``modality``).
+
     Parameters
     ----------
     mdata
@@ -129,6 +135,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
     >>> model.train()
     >>> mdata.obsm["X_mosaicvi"] = model.get_latent_representation()
     >>> adt = model.impute("adt", source=["rna"])
+    >>> ppc = scvi.criticism.PosteriorPredictiveCheck(mdata, {"model1": model}, modality="rna")
+    >>> de = model.differential_expression(groupby="celltype", group1="Mono", group2="B")
     """
 
     _module_cls = MOSAICVIModule

@@ -36,7 +36,8 @@ class PRIORVI(MOSAICVI):
     :class:`~remadom.model.priorvi.PRIORVIModule`.
 
     Data handling (natural mosaic MuData, masks, likelihoods, ``train``, ``impute``,
-    ``get_normalized_expression``, ``save``/``load``) is MOSAICVI's, shared by inheritance.
+    ``get_normalized_expression``, ``posterior_predictive_sample``, ``differential_expression``,
+    ``save``/``load``) is MOSAICVI's, shared by inheritance.
 
     Parameters
     ----------

@@ -95,6 +95,12 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     >>> model = remadom.model.URMF(mdata)
     >>> model.train()
     >>> mdata.obsm["X_urmf"] = model.get_latent_representation()
+
+    With an ``nb`` count modality, :meth:`posterior_predictive_sample` draws counts for
+    :class:`scvi.criticism.PosteriorPredictiveCheck`:
+
+    >>> URMF.setup_mudata(mdata, modalities=["prot"], likelihoods={"prot": "nb"})
+    >>> counts = model.posterior_predictive_sample(modality="prot", n_samples=5)
     """
 
     _module_cls = URMFModule
