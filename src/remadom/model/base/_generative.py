@@ -181,6 +181,14 @@ class PosteriorPredictiveMixin:
         pass as ``indices`` the MuData rows of the cells that have ``m`` (the check compares
         with ``mdata[indices][m]``).
 
+        Two limits of ``PosteriorPredictiveCheck`` in scvi-tools 1.4.2, not of this method: its
+        ``calibration_error`` reads the model named ``"model1"`` in ``models_dict`` whatever
+        the keys are, so name the model ``"model1"``; and its integer test fails on a sparse
+        float32 count matrix (the usual ``.X``), so pass ``count_layer_key=`` a layer of
+        integer dtype (e.g. ``mdata["rna"].layers["counts"] = mdata["rna"].X.astype(np.int32)``).
+        The first check in a process also spends some seconds compiling ``sparse``'s numba
+        kernels.
+
         Examples
         --------
         >>> from scvi.criticism import PosteriorPredictiveCheck
