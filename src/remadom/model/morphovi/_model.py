@@ -34,6 +34,7 @@ from remadom.nn import GAN_TYPES
 from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
 
 from ..base import DerivedField, RemadomModelMixin
+from ._constants import MORPHOVI_REGISTRY_KEYS
 from ._module import LOSSES, MORPHOVIModule
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         self.modalities = [info["modality_a"], info["modality_b"]]
         prior = info.get("_prior_matrix")
         self.module = self._module_cls(
-            am.get_from_registry("x_a").shape[1], am.get_from_registry("x_b").shape[1],
+            am.get_from_registry(MORPHOVI_REGISTRY_KEYS.x_key("a")).shape[1], am.get_from_registry(MORPHOVI_REGISTRY_KEYS.x_key("b")).shape[1],
             n_latent=n_latent, n_hidden=n_hidden, gan_type=gan_type, dis_dim=dis_dim, dis_norm=dis_norm,
             prior_matrix=None if prior is None else np.asarray(prior), prior_temperature=prior_temperature,
             gw_epsilon=gw_epsilon,
@@ -296,13 +297,13 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         for key, m in (("a", modality_a), ("b", modality_b)):
             rows = pos.loc[mdata[m].obs_names].to_numpy()
             x, observed, _ = prepared[key]
-            for name, arr in ((f"x_{key}", x), (f"observed_{key}", observed)):
+            for name, arr in ((MORPHOVI_REGISTRY_KEYS.x_key(key), x), (MORPHOVI_REGISTRY_KEYS.observed_key(key), observed)):
                 fields.append(DerivedField(name, pad_rows(arr, rows, n_obs)))  # held by the model
             codes = np.full((n_obs, 1), -1.0, dtype=np.float32)
             if key in clusters:
                 codes[rows, 0] = clusters[key].codes
-            fields.append(DerivedField(f"cluster_{key}", codes))
-        fields.append(DerivedField("mask", mask.to_numpy().astype(np.float32)))
+            fields.append(DerivedField(MORPHOVI_REGISTRY_KEYS.cluster_key(key), codes))
+        fields.append(DerivedField(MORPHOVI_REGISTRY_KEYS.MASK_KEY, mask.to_numpy().astype(np.float32)))
         mdata.uns["morphovi_nan"] = {"policy": nan_policy, **nan_info}
         cls._register(mdata, fields, setup_method_args,
                       AnnDataManagerValidationCheck(check_fully_paired_mudata=False), **kwargs)
@@ -411,7 +412,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         if lambda_p > 0 and not self.module.prior_matrix.numel():
             raise ValueError("lambda_p > 0 needs a prior matrix: setup_mudata(..., cluster_key_a=, cluster_key_b=, prior_key=).")
         schedule = _WarmupSchedule(PhaseSchedule(loss_schedule, phase_durations), {"prior": prior_loss_warmup})
-        mask = np.asarray(self.adata_manager.get_from_registry("mask"))
+        mask = np.asarray(self.adata_manager.get_from_registry(MORPHOVI_REGISTRY_KEYS.MASK_KEY))
         groups = (mask * np.array([1, 2])).sum(1).astype(int)
         from remadom.train import prepare_parallel
 
@@ -487,7 +488,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         out = []
         for tensors in dl:
             inf = self.module.inference(**self.module._get_inference_input(tensors))
-            z = torch.full((len(tensors["mask"]), inf["q_a"].loc.shape[1]), float("nan"))
+            z = torch.full((len(tensors[MORPHOVI_REGISTRY_KEYS.MASK_KEY]), inf["q_a"].loc.shape[1]), float("nan"))
             order = (("b", inf["rows_b"]), ("a", inf["rows_a"]))  # A written last: A wins for paired cells
             for key, rows in order:
                 if modality is not None and self.modalities["ab".index(key)] != modality:

@@ -12,6 +12,8 @@ from torch.distributions import Normal
 from remadom.heads import GWHead
 from remadom.nn import Discriminator, discriminator_loss, generator_loss, kl_standard_normal
 
+from ._constants import MORPHOVI_REGISTRY_KEYS
+
 LOSSES = ("recon", "kl", "gan", "gw", "prior")
 
 
@@ -109,7 +111,7 @@ class MORPHOVIModule(BaseModuleClass):
 
     # ------------------------------------------------------------------ scvi-tools interface
     def _get_inference_input(self, tensors):
-        return {"x_a": tensors["x_a"], "x_b": tensors["x_b"], "mask": tensors["mask"]}
+        return {"x_a": tensors[MORPHOVI_REGISTRY_KEYS.x_key("a")], "x_b": tensors[MORPHOVI_REGISTRY_KEYS.x_key("b")], "mask": tensors[MORPHOVI_REGISTRY_KEYS.MASK_KEY]}
 
     def _get_generative_input(self, tensors, inference_outputs):
         return {"z_a": inference_outputs["z_a"], "z_b": inference_outputs["z_b"]}
@@ -146,7 +148,7 @@ class MORPHOVIModule(BaseModuleClass):
             rows = inf[f"rows_{key}"]
             if rows.sum() == 0:
                 continue
-            x, obs = tensors[f"x_{key}"][rows], tensors[f"observed_{key}"][rows]
+            x, obs = tensors[MORPHOVI_REGISTRY_KEYS.x_key(key)][rows], tensors[MORPHOVI_REGISTRY_KEYS.observed_key(key)][rows]
             se = (gen[f"xhat_{key}"] - x) ** 2 * obs
             losses["recon"] = losses["recon"] + (se.sum(-1) / obs.sum(-1).clamp_min(1)).mean()
             losses["kl"] = losses["kl"] + kl_standard_normal(inf[f"q_{key}"]).mean()
@@ -159,8 +161,8 @@ class MORPHOVIModule(BaseModuleClass):
                 groups = torch.cat([torch.zeros(len(z_a)), torch.ones(len(z_b))]).long().to(z.device)
                 losses["gw"] = self.gw.loss(z, groups)
             if self.prior_matrix.numel() and on("prior"):
-                c_a = tensors["cluster_a"][inf["rows_a"]].view(-1).long()
-                c_b = tensors["cluster_b"][inf["rows_b"]].view(-1).long()
+                c_a = tensors[MORPHOVI_REGISTRY_KEYS.cluster_key("a")][inf["rows_a"]].view(-1).long()
+                c_b = tensors[MORPHOVI_REGISTRY_KEYS.cluster_key("b")][inf["rows_b"]].view(-1).long()
                 losses["prior"] = cluster_prior_loss(z_a, z_b, c_a, c_b, self.prior_matrix,
                                                      self.prior_temperature)
         return {k: (v if torch.is_tensor(v) else z_a.new_zeros(())) for k, v in losses.items()}

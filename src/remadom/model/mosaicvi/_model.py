@@ -49,6 +49,7 @@ from ..base import (
     PosteriorPredictiveMixin,
     RemadomModelMixin,
 )
+from ._constants import MOSAICVI_REGISTRY_KEYS
 from ._module import MOSAICVIModule
 from ._presets import PRESETS, preset
 
@@ -171,8 +172,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         self.problem = problem
         built = [make_head(h) for h in settings["heads"]]
         self._validate_heads(built)
-        if len(self.modalities) > 1 and not built and "link" not in self.adata_manager.data_registry:
-            mask = np.asarray(self.adata_manager.get_from_registry("mask"))
+        if len(self.modalities) > 1 and not built and MOSAICVI_REGISTRY_KEYS.LINK_KEY not in self.adata_manager.data_registry:
+            mask = np.asarray(self.adata_manager.get_from_registry(MOSAICVI_REGISTRY_KEYS.MASK_KEY))
             if not (mask.sum(1) > 1).any():
                 warnings.warn(
                     f"modalities {self.modalities} share no cell, and no head or link_key ties them: "
@@ -183,7 +184,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                     stacklevel=2,
                 )
         n_cats = [len(self.adata_manager.get_state_registry(key).categorical_mapping)
-                  for key in ("batch", "study") if key in self.adata_manager.data_registry]
+                  for key in MOSAICVI_REGISTRY_KEYS.covariate_keys if key in self.adata_manager.data_registry]
         n_inputs, n_outputs = {}, {}
         lik = dict(info["_likelihoods"])
         for m in self.modalities:
@@ -229,12 +230,12 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             if h.needs_groups:
                 self._validate_groups(h)
             for need in h.requires:
-                key = {"time": "time", "link": "link"}.get(need)
+                key = {"time": MOSAICVI_REGISTRY_KEYS.TIME_KEY, "link": MOSAICVI_REGISTRY_KEYS.LINK_KEY}.get(need)
                 if key is not None and key not in reg:
                     raise ValueError(f"head '{h.name}' needs '{need}', which was not registered: pass "
                                      f"{need}_key= to MOSAICVI.setup_mudata.")
             if "graph" in h.requires:
-                field = ObspField("graph", h.graph_key)
+                field = ObspField(MOSAICVI_REGISTRY_KEYS.GRAPH_KEY, h.graph_key)
                 field.validate_field(self.adata)  # present, square, n_obs x n_obs, finite
                 h.set_graph(field.get_graph(self.adata))
             for m in (getattr(h, "source", None), getattr(h, "target", None)):
@@ -244,7 +245,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
 
     def _group_codes(self, group_by: str) -> np.ndarray:
         if group_by == "modality_set":
-            mask = self.adata_manager.get_from_registry("mask")
+            mask = self.adata_manager.get_from_registry(MOSAICVI_REGISTRY_KEYS.MASK_KEY)
             return (np.asarray(mask) * (2 ** np.arange(len(self.modalities)))).sum(1).astype(int)
         return np.asarray(self.adata_manager.get_from_registry(group_by)).ravel()
 
@@ -482,21 +483,21 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             # held by the model (DerivedField), not written to the MuData
             fields.append(DerivedField(m, pad_rows(x, rows, n_obs)))
             if total is not None:
-                fields.append(DerivedField(f"{m}_total", pad_rows(total, rows, n_obs)))
-        fields.append(DerivedField("mask", mask.to_numpy().astype(np.float32)))
+                fields.append(DerivedField(MOSAICVI_REGISTRY_KEYS.total_key(m), pad_rows(total, rows, n_obs)))
+        fields.append(DerivedField(MOSAICVI_REGISTRY_KEYS.MASK_KEY, mask.to_numpy().astype(np.float32)))
         # row index of each cell (heads that read a graph or the latent bank need it)
-        fields.append(DerivedField("index",
+        fields.append(DerivedField(MOSAICVI_REGISTRY_KEYS.INDEX_KEY,
                                    np.arange(n_obs, dtype=np.float32)[:, None]))
         if link_key is not None:
-            fields.append(MuDataObsmField("link", link_key))
+            fields.append(MuDataObsmField(MOSAICVI_REGISTRY_KEYS.LINK_KEY, link_key))
         if batch_key is not None:
-            fields.append(MuDataCategoricalObsField("batch", batch_key))
+            fields.append(MuDataCategoricalObsField(MOSAICVI_REGISTRY_KEYS.BATCH_KEY, batch_key))
         if study_key is not None:
-            fields.append(MuDataCategoricalObsField("study", study_key))
+            fields.append(MuDataCategoricalObsField(MOSAICVI_REGISTRY_KEYS.STUDY_KEY, study_key))
         if labels_key is not None:
-            fields.append(MuDataCategoricalObsField("labels", labels_key))
+            fields.append(MuDataCategoricalObsField(MOSAICVI_REGISTRY_KEYS.LABELS_KEY, labels_key))
         if time_key is not None:
-            fields.append(MuDataNumericalObsField("time", time_key))
+            fields.append(MuDataNumericalObsField(MOSAICVI_REGISTRY_KEYS.TIME_KEY, time_key))
         # every field reads MuData-level obs/obsm, so modalities may cover different cells
         cls._register(mdata, fields, setup_method_args,
                       AnnDataManagerValidationCheck(check_fully_paired_mudata=False), **kwargs)
@@ -749,9 +750,9 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         """
         if transform_batch is None:
             return None
-        if "batch" not in self.adata_manager.data_registry:
+        if MOSAICVI_REGISTRY_KEYS.BATCH_KEY not in self.adata_manager.data_registry:
             raise ValueError("transform_batch needs batch_key= in setup_mudata.")
-        mapping = list(self.adata_manager.get_state_registry("batch").categorical_mapping)
+        mapping = list(self.adata_manager.get_state_registry(MOSAICVI_REGISTRY_KEYS.BATCH_KEY).categorical_mapping)
         if transform_batch not in mapping:
             raise ValueError(f"transform_batch '{transform_batch}' is not a batch; batches: {mapping}.")
         return mapping.index(transform_batch)

@@ -17,6 +17,8 @@ from remadom.nn import (
     product_of_experts,
 )
 
+from ._constants import MOSAICVI_REGISTRY_KEYS
+
 _COUNT_TRANSFORM = LIBRARY_SIZE_LIKELIHOODS  # library-normalised log1p input, library-size decoder
 
 
@@ -139,16 +141,16 @@ class MOSAICVIModule(BaseModuleClass):
         """A modality's minibatch with absent cells' rows set to 0, so padded values (even
         NaN/inf) reach nothing: not the encoders, the library sizes, the loss nor the gradients."""
         x = tensors[key]
-        present = tensors["mask"][:, j : j + 1].bool()
+        present = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY][:, j : j + 1].bool()
         return torch.where(present, x, torch.zeros_like(x))
 
     def _get_inference_input(self, tensors):
         return {
             "x": {m: self._clean(tensors, m, j) for j, m in enumerate(self.modalities)},
-            "total": {m: self._clean(tensors, f"{m}_total", j) for j, m in enumerate(self.modalities)
-                      if f"{m}_total" in tensors},
-            "mask": tensors["mask"],
-            "cats": [tensors[k] for k in ("batch", "study") if k in tensors],
+            "total": {m: self._clean(tensors, MOSAICVI_REGISTRY_KEYS.total_key(m), j) for j, m in enumerate(self.modalities)
+                      if MOSAICVI_REGISTRY_KEYS.total_key(m) in tensors},
+            "mask": tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY],
+            "cats": [tensors[k] for k in MOSAICVI_REGISTRY_KEYS.covariate_keys if k in tensors],
         }
 
     def _get_generative_input(self, tensors, inference_outputs):
@@ -254,7 +256,7 @@ class MOSAICVIModule(BaseModuleClass):
 
     def reconstruction(self, tensors, px) -> dict[str, torch.Tensor]:
         """Masked negative log-likelihood per modality ``(batch,)``: 0 where a cell lacks it."""
-        mask = tensors["mask"].bool()
+        mask = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY].bool()
         rec = {}
         for j, m in enumerate(self.modalities):
             ll = px[m].log_prob(self._clean(tensors, m, j)).sum(-1)
@@ -263,7 +265,7 @@ class MOSAICVIModule(BaseModuleClass):
 
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0,
              epoch: int | None = None):
-        mask = tensors["mask"].bool()
+        mask = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY].bool()
         rec = self.reconstruction(tensors, generative_outputs["px"])
         qz = inference_outputs["qz"]
         kl_bio = kl_standard_normal(qz)
@@ -285,16 +287,16 @@ class MOSAICVIModule(BaseModuleClass):
 
     def _head_context(self, tensors, inference_outputs) -> dict:
         """What heads may read besides ``z`` and groups (see :class:`remadom.heads.AlignmentHead`)."""
-        ctx = {"mask": tensors["mask"], "experts": inference_outputs["expert_means"],
+        ctx = {"mask": tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY], "experts": inference_outputs["expert_means"],
                "modalities": self.modalities}
-        if "index" in tensors:
-            ctx["indices"] = tensors["index"].long().view(-1)
+        if MOSAICVI_REGISTRY_KEYS.INDEX_KEY in tensors:
+            ctx["indices"] = tensors[MOSAICVI_REGISTRY_KEYS.INDEX_KEY].long().view(-1)
         if self.bank.shape[0]:
             ctx["bank"] = self.bank
-        if "time" in tensors:
-            ctx["time"] = tensors["time"].view(-1)
-        if "link" in tensors:
-            ctx["link"] = tensors["link"]
+        if MOSAICVI_REGISTRY_KEYS.TIME_KEY in tensors:
+            ctx["time"] = tensors[MOSAICVI_REGISTRY_KEYS.TIME_KEY].view(-1)
+        if MOSAICVI_REGISTRY_KEYS.LINK_KEY in tensors:
+            ctx["link"] = tensors[MOSAICVI_REGISTRY_KEYS.LINK_KEY]
         return ctx
 
     def sample(self, *args, **kwargs):  # pragma: no cover - not a generative sampler

@@ -20,9 +20,10 @@ from remadom.data import (
 from remadom.model.mosaicvi import MOSAICVI
 from remadom.nn import PRIORS
 
+from ._constants import PRIORVI_REGISTRY_KEYS
 from ._module import FUSIONS, PRIORVIModule
 
-_SPATIAL = "spatial"
+_SPATIAL = PRIORVI_REGISTRY_KEYS.SPATIAL_MODALITY
 
 
 class PRIORVI(MOSAICVI):
@@ -94,8 +95,8 @@ class PRIORVI(MOSAICVI):
         self.problem = None
         self.settings = {"prior": prior, "n_components": n_components, "fusion": fusion}
         lik = dict(info["_likelihoods"])
-        n_cats = [len(self.adata_manager.get_state_registry("batch").categorical_mapping)] \
-            if "batch" in self.adata_manager.data_registry else []
+        n_cats = [len(self.adata_manager.get_state_registry(PRIORVI_REGISTRY_KEYS.BATCH_KEY).categorical_mapping)] \
+            if PRIORVI_REGISTRY_KEYS.BATCH_KEY in self.adata_manager.data_registry else []
         n_outputs = {m: self.adata_manager.get_from_registry(m).shape[1] for m in self.modalities}
         n_inputs = {m: (2 if lik[m] == "betabinomial" else 1) * n_outputs[m] for m in self.modalities}
         module_kwargs = dict(
@@ -117,7 +118,7 @@ class PRIORVI(MOSAICVI):
         """VampPrior initialisation: the encoder inputs of ``k`` random cells having each modality."""
         from remadom.model.mosaicvi._module import encoder_transform
 
-        mask = np.asarray(self.adata_manager.get_from_registry("mask")).astype(bool)
+        mask = np.asarray(self.adata_manager.get_from_registry(PRIORVI_REGISTRY_KEYS.MASK_KEY)).astype(bool)
         rng = np.random.default_rng(0)
         out = {}
         for j, m in enumerate(self.modalities):
@@ -126,7 +127,7 @@ class PRIORVI(MOSAICVI):
             x = torch.as_tensor(np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32))
             total = None
             if lik[m] == "betabinomial":
-                t = self.adata_manager.get_from_registry(f"{m}_total")[np.sort(rows)]
+                t = self.adata_manager.get_from_registry(PRIORVI_REGISTRY_KEYS.total_key(m))[np.sort(rows)]
                 total = torch.as_tensor(np.asarray(t.toarray() if hasattr(t, "toarray") else t, dtype=np.float32))
             out[m] = encoder_transform(lik[m], x, total)
         return out

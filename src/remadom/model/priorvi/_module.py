@@ -10,6 +10,8 @@ from torch.distributions import Normal
 from remadom.model.mosaicvi import MOSAICVIModule
 from remadom.nn import AttentionPool, kl_monte_carlo, kl_standard_normal, make_decoder, make_prior
 
+from ._constants import PRIORVI_REGISTRY_KEYS
+
 FUSIONS = ("concat", "attention")
 
 
@@ -154,7 +156,7 @@ class PRIORVIModule(MOSAICVIModule):
 
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0):
         """Masked reconstruction + per-modality KL to the learned priors (+ ``z_tech`` KL)."""
-        mask = tensors["mask"].bool()
+        mask = tensors[PRIORVI_REGISTRY_KEYS.MASK_KEY].bool()
         rec = self.reconstruction(tensors, generative_outputs["px"])
         kl = {}
         for j, m in enumerate(self.modalities):

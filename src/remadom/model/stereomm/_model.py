@@ -42,6 +42,7 @@ from remadom.nn import GNN_TYPES
 from remadom.train import CheckedTrainingPlan, SubgraphDataSplitter
 
 from ..base import DerivedField, RemadomModelMixin
+from ._constants import STEREOMM_REGISTRY_KEYS
 from ._module import STEREOMMModule
 
 logger = logging.getLogger(__name__)
@@ -142,10 +143,10 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             raise ValueError(f"n_latent must be >= 1, got {n_latent}.")
         super().__init__(adata)
         info = self.adata_manager.registry["setup_args"]
-        self.modalities = [f.registry_key[: -len("_input")] for f in self.adata_manager.fields
-                           if f.registry_key.endswith("_input")]
+        self.modalities = [STEREOMM_REGISTRY_KEYS.modality_of(f.registry_key) for f in self.adata_manager.fields
+                           if STEREOMM_REGISTRY_KEYS.modality_of(f.registry_key) is not None]
         width = int(info["n_dims"])
-        n_inputs = {m: self.adata_manager.get_from_registry(f"{m}_input").shape[1] for m in self.modalities}
+        n_inputs = {m: self.adata_manager.get_from_registry(STEREOMM_REGISTRY_KEYS.input_key(m)).shape[1] for m in self.modalities}
         self.module = self._module_cls(
             modalities=self.modalities, n_inputs=n_inputs, width=width,
             n_obs_total=self.adata.n_obs, num_heads=num_heads, brief_att=brief_att,
@@ -335,7 +336,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
                 raise ValueError(f"{where} is empty (no features).")
             check_finite(x, m, where)
         if spatial_graph_key is not None:
-            ObspField("spatial_graph", spatial_graph_key).validate_field(data)
+            ObspField(STEREOMM_REGISTRY_KEYS.SPATIAL_GRAPH_KEY, spatial_graph_key).validate_field(data)
         counts = {m: is_counts(x) for m, (x, _) in mats.items()}
 
         # --- compute and write
@@ -345,11 +346,11 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             spatial_graph(data, radius=radius, spatial_key=spatial_key, key_added=_GRAPH_KEY)
             spatial_graph_key = f"{_GRAPH_KEY}_connectivities"
             logger.info("STEREOMM radius graph: cutoff %.4g coordinate units", radius)
-        fields = [ObspField("spatial_graph", spatial_graph_key), obsm_field("coords", spatial_key)]
+        fields = [ObspField(STEREOMM_REGISTRY_KEYS.SPATIAL_GRAPH_KEY, spatial_graph_key), obsm_field(STEREOMM_REGISTRY_KEYS.COORDS_KEY, spatial_key)]
         if signature is not None:  # first, so that load onto other data fails with its message
             fields.insert(0, DataSignatureField(signature, check_obs=True, model_name="STEREOMM"))
         for m, v in inputs.items():  # held by the model, not written to the data
-            fields.append(DerivedField(f"{m}_input", v))
+            fields.append(DerivedField(STEREOMM_REGISTRY_KEYS.input_key(m), v))
         cls._register(data, fields, setup_method_args, **kwargs)
 
     # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
@@ -358,11 +359,11 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
     # ------------------------------------------------------------------ training
     def _splitter(self, batch_size: int | None, shuffle: bool, num_workers: int = 0) -> SubgraphDataSplitter:
         am = self.adata_manager
-        tensors = {f"{m}_input": np.asarray(am.get_from_registry(f"{m}_input"), dtype=np.float32)
+        tensors = {STEREOMM_REGISTRY_KEYS.input_key(m): np.asarray(am.get_from_registry(STEREOMM_REGISTRY_KEYS.input_key(m)), dtype=np.float32)
                    for m in self.modalities}
         graph = sp.csr_matrix(self.adata.obsp[am.registry["setup_args"]["spatial_graph_key"]
                                               or f"{_GRAPH_KEY}_connectivities"])
-        coords = np.asarray(am.get_from_registry("coords"), dtype=np.float64)
+        coords = np.asarray(am.get_from_registry(STEREOMM_REGISTRY_KEYS.COORDS_KEY), dtype=np.float64)
         return SubgraphDataSplitter(tensors, graph, coords, batch_size, self._n_hops, shuffle=shuffle,
                                     num_workers=num_workers)
 

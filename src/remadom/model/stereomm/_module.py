@@ -9,6 +9,8 @@ from torch import nn
 
 from remadom.nn import CrossModalAttention, GNNStack, gnn_layer
 
+from ._constants import STEREOMM_REGISTRY_KEYS
+
 
 class _VariationalGraphEncoder(nn.Module):
     """Graph layers to ``hidden_dims[-1]``, then one graph layer each for ``mu`` and ``log sigma``."""
@@ -117,7 +119,7 @@ class STEREOMMModule(BaseModuleClass):
 
     # ------------------------------------------------------------------ scvi-tools interface
     def _get_inference_input(self, tensors):
-        return {"inputs": {m: tensors[f"{m}_input"] for m in self.modalities},
+        return {"inputs": {m: tensors[STEREOMM_REGISTRY_KEYS.input_key(m)] for m in self.modalities},
                 "edge_index": tensors["edge_index"]}
 
     def _get_generative_input(self, tensors, inference_outputs):
@@ -161,7 +163,7 @@ class STEREOMMModule(BaseModuleClass):
         if feats is not None:
             parts = torch.split(feats[seed], [self.n_inputs[m] for m in self.modalities], dim=-1)
             for m, xhat in zip(self.modalities, parts, strict=True):
-                x = tensors[f"{m}_input"][seed]
+                x = tensors[STEREOMM_REGISTRY_KEYS.input_key(m)][seed]
                 recon_i = recon_i + F.mse_loss(xhat, x, reduction="none").mean(-1)
         loss = (self.feature_weight * recon_i.mean() + self.edge_weight * edge
                 + self.kl_weight * kl_weight * kl_i.mean() / self.n_obs_total)

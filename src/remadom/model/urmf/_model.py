@@ -41,6 +41,7 @@ from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
 
 from ..base import DerivedField, PosteriorPredictiveMixin, RemadomModelMixin
+from ._constants import URMF_REGISTRY_KEYS
 from ._module import URMFModule
 
 _WARN_INPUT_GB = 2.0  # warn when a modality's dense encoder inputs would exceed this
@@ -117,9 +118,9 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         n_graphs = 2 if info["use_feature_graph"] else 1
         n_inputs, n_outputs = {}, {}
         for m in self.modalities:
-            width = self.adata_manager.get_from_registry(f"{m}_input").shape[1]
+            width = self.adata_manager.get_from_registry(URMF_REGISTRY_KEYS.input_key(m)).shape[1]
             n_inputs[m] = [width // n_graphs] * n_graphs
-            n_outputs[m] = self.adata_manager.get_from_registry(f"{m}_target").shape[1]
+            n_outputs[m] = self.adata_manager.get_from_registry(URMF_REGISTRY_KEYS.target_key(m)).shape[1]
         self.module = self._module_cls(
             modalities=self.modalities,
             n_inputs=n_inputs,
@@ -304,8 +305,8 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             return mdata if single else mdata[m]
 
         def feature_field(m, key):
-            return ObspField(f"{m}_feature_graph", key) if single else \
-                MuDataObspField(f"{m}_feature_graph", key, mod_key=m)
+            return ObspField(URMF_REGISTRY_KEYS.feature_graph_key(m), key) if single else \
+                MuDataObspField(URMF_REGISTRY_KEYS.feature_graph_key(m), key, mod_key=m)
 
         source = (kwargs.get("source_registry") or {}).get("field_registries", {})
         check_unique_names(mdata, None if single else modalities)
@@ -333,7 +334,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                     f"mdata.obsm['{spatial_key}'] and then call it."
                 )
             spatial_graph_key = f"{spatial_key}_connectivities"
-        graph_field = ObspField("spatial_graph", spatial_graph_key)
+        graph_field = ObspField(URMF_REGISTRY_KEYS.SPATIAL_GRAPH_KEY, spatial_graph_key)
         graph_field.validate_field(mdata)
 
         # --- validate every modality before writing anything
@@ -389,7 +390,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         fields = [DataSignatureField(signature, check_obs=True, model_name="URMF"), graph_field]
         for m in modalities:
             x, kind = mats[m]
-            trained = source.get(f"{m}_input", {}).get("state_registry", {}).get("standardise")
+            trained = source.get(URMF_REGISTRY_KEYS.input_key(m), {}).get("state_registry", {}).get("standardise")
             rep, stats = _encoder_input(x, resolved[m], trained, f"modality '{m}'")
             graphs = [spatial]
             if use_feature_graph:
@@ -400,15 +401,15 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                 graphs.append(graph_m.get_graph(mdata))
                 fields.append(graph_m)
             inputs = np.concatenate([_views(g, rep, tuple(hops), ppr_alpha) for g in graphs], axis=1)
-            fields.append(DerivedField(f"{m}_input", inputs, {"standardise": stats}))
+            fields.append(DerivedField(URMF_REGISTRY_KEYS.input_key(m), inputs, {"standardise": stats}))
             if resolved[m] == "gaussian":
                 target = propagate(spatial, rep, (target_hops,)) if target_hops else rep
-                fields.append(DerivedField(f"{m}_target", target))
+                fields.append(DerivedField(URMF_REGISTRY_KEYS.target_key(m), target))
             else:
                 layer = layers.get(m)
                 layer = None if layer == "X" else layer
-                fields.append(LayerField(f"{m}_target", layer, is_count_data=True) if single else
-                              MuDataLayerField(f"{m}_target", layer, mod_key=m, is_count_data=True))
+                fields.append(LayerField(URMF_REGISTRY_KEYS.target_key(m), layer, is_count_data=True) if single else
+                              MuDataLayerField(URMF_REGISTRY_KEYS.target_key(m), layer, mod_key=m, is_count_data=True))
         cls._register(mdata, fields, setup_method_args, **kwargs)
 
     # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)

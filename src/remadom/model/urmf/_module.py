@@ -19,6 +19,8 @@ from remadom.nn import (
     uncertainty_logits,
 )
 
+from ._constants import URMF_REGISTRY_KEYS
+
 _LOGVAR_MIN, _LOGVAR_MAX = -8.0, 6.0
 
 
@@ -125,7 +127,7 @@ class URMFModule(BaseModuleClass):
 
     # ------------------------------------------------------------------ scvi-tools interface
     def _get_inference_input(self, tensors):
-        return {"inputs": {m: tensors[f"{m}_input"] for m in self.modalities}}
+        return {"inputs": {m: tensors[URMF_REGISTRY_KEYS.input_key(m)] for m in self.modalities}}
 
     def _get_generative_input(self, tensors, inference_outputs):
         return {"z": inference_outputs["z"], "library": self._library(tensors),
@@ -133,7 +135,7 @@ class URMFModule(BaseModuleClass):
 
     def _library(self, tensors):
         return {
-            m: tensors[f"{m}_target"].sum(-1, keepdim=True)
+            m: tensors[URMF_REGISTRY_KEYS.target_key(m)].sum(-1, keepdim=True)
             for m in self.modalities
             if self.likelihoods[m] == "nb"
         }
@@ -220,7 +222,7 @@ class URMFModule(BaseModuleClass):
         recon = 0.0
         recon_m = {}
         for m in self.modalities:
-            x = tensors[f"{m}_target"]
+            x = tensors[URMF_REGISTRY_KEYS.target_key(m)]
             recon_m[m] = self.decoders[m].nll(x, generative_outputs["mean"][m])
             recon = recon + recon_m[m]
         qz = inference_outputs["qz"]
@@ -249,7 +251,7 @@ class URMFModule(BaseModuleClass):
                         for i, m in enumerate(self.modalities)}
         total = 0.0
         for i, m in enumerate(self.modalities):
-            x = tensors[f"{m}_target"]
+            x = tensors[URMF_REGISTRY_KEYS.target_key(m)]
             nll = self.decoders[m].nll(x, mean_uni[m])
             err = (nll / x.shape[-1]).detach()
             calib = err / u[:, i] + torch.log(u[:, i])
