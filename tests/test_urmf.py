@@ -196,8 +196,13 @@ def test_empty_modality(toy_mdata):
 def test_unknown_likelihood_and_anndata(toy_mdata):
     remadom.data.spatial_graph(toy_mdata, n_neighs=4)
     _expect_error(toy_mdata, "unknown likelihood", modalities=["rna"], likelihoods={"rna": "zip"})
-    with pytest.raises(ValueError, match="MuData"):
-        URMF.setup_anndata(copy.copy(toy_mdata["rna"]))
+    rna = copy.copy(toy_mdata["rna"])  # URMF.setup_anndata takes one modality; it needs coordinates
+    with pytest.raises(ValueError, match=r"AnnData has no obsm\['spatial'\].*adata.obsm"):
+        URMF.setup_anndata(rna)
+    with pytest.raises(ValueError, match="setup_mudata"):
+        URMF.setup_anndata(toy_mdata)
+    with pytest.raises(ValueError, match="setup_anndata"):
+        URMF.setup_mudata(rna, modalities=["rna"])
 
 
 def test_wide_count_modality_warns_with_the_fix(toy_mdata, monkeypatch):
@@ -208,3 +213,20 @@ def test_wide_count_modality_warns_with_the_fix(toy_mdata, monkeypatch):
     with pytest.warns(UserWarning, match=r"modality 'prot'.*pca_rna") as rec:
         URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"], layers={"rna": "X_pca"})
     assert not any("modality 'rna'" in str(w.message) for w in rec)  # a representation: no warning
+
+
+def test_standardisation_kept_in_registry(toy_mdata):
+    """URMF prepares new data with the training data's centring and scale (kept in the registry)."""
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    model = _small_model(toy_mdata, mods=("rna",), epochs=1, layers={"rna": "X_pca"})
+    x = np.asarray(toy_mdata["rna"].obsm["X_pca"], dtype=np.float32)
+    st = model.adata_manager.get_state_registry("rna_input")["standardise"]
+    np.testing.assert_allclose(st["mean"], x.mean(0), rtol=1e-5, atol=1e-6)
+    assert st["scale"] > 0
+    z = model.get_latent_representation(readout_hops=0)
+    other = toy_mdata.copy()
+    other["rna"].obsm["X_pca"] = x + 5.0  # shifted: re-centring on its own would remove the shift
+    z_new = model.get_latent_representation(adata=other, readout_hops=0)
+    assert z_new.shape == z.shape and not np.allclose(z_new, z, atol=1e-3)
+    np.testing.assert_allclose(model.get_latent_representation(adata=toy_mdata.copy(), readout_hops=0), z,
+                               rtol=1e-5, atol=1e-5)

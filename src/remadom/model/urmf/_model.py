@@ -326,6 +326,13 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         if spatial_graph_key is None:
             if spatial_key is None:
                 raise ValueError("Give `spatial_graph_key` when `spatial_key` is None.")
+            if spatial_key not in mdata.obsm and single:
+                raise ValueError(
+                    f"the AnnData has no obsm['{spatial_key}']: put the (n_obs, 2) spot coordinates "
+                    f"there (adata.obsm['{spatial_key}'] = coords), then call "
+                    "remadom.data.spatial_graph(adata); for non-spatial cells pass "
+                    "spatial_key=None and spatial_graph_key= naming an obsp graph."
+                )
             if spatial_key not in mdata.obsm:
                 raise ValueError(
                     f"{what} has no obsm['{spatial_key}']: call remadom.data.spatial_graph(mdata) "
