@@ -121,7 +121,7 @@ def read_image(adata: ad.AnnData, img: ImageConfig) -> str:
     The file is read with :class:`squidpy.im.ImageContainer` (as StereoMM's ``-i image.tif``);
     ``scale_factor`` (image pixels per coordinate unit) becomes ``tissue_<img_key>_scalef`` and
     ``spot_diameter`` (coordinate units) ``spot_diameter_fullres``, the Visium convention that
-    :func:`remadom.data.image_features` reads.
+    :func:`remadom.pp.image_features` reads.
 
     Returns
     -------

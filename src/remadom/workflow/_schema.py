@@ -42,7 +42,7 @@ DATASETS = ("lymph_node_s1", "her2st_b1", "her2st_c2", "synthetic_spatial")
 
 
 class ImageConfig(_Strict):
-    """H&E features per spot (:func:`remadom.data.image_features`) -> an ``image`` modality.
+    """H&E features per spot (:func:`remadom.pp.image_features`) -> an ``image`` modality.
 
     The image is the one in ``uns["spatial"]`` (Visium/squidpy convention), or the file at
     ``path`` (TIFF or JPEG, StereoMM's ``-i image.tif``), read with squidpy's ``ImageContainer``
