@@ -383,3 +383,25 @@ def test_cli_stereomm_he_image_file_on_her2st_c2(tmp_path):
     assert main(["fit", str(path), "--no-progress"]) == 0
     res2 = md.read_h5mu(tmp_path / "run2" / "result.h5mu")
     np.testing.assert_array_equal(res2.obsm["X_image"], feats)
+
+
+def test_help_loads_no_heavy_dependency():
+    """``remadom --help`` and ``remadom fit --help`` parse without PyTorch or scvi-tools."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "from remadom.cli import main\n"
+        "for argv in (['--help'], ['fit', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0\n"
+        "heavy = ('scvi', 'torch', 'lightning', 'scanpy', 'squidpy', 'pydantic')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "--overwrite" in res.stdout and "--resume" in res.stdout and "run directory" in res.stdout
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == []
