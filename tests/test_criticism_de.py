@@ -354,3 +354,9 @@ def test_priorvi_posterior_predictive_sample_pbmc():
     assert np.corrcoef(np.log1p(x.mean(2).sum(1)), np.log1p(lib))[0, 1] > 0.8
     d = model.posterior_predictive_sample(indices=idx[:3])
     assert set(d) == {"rna", "adt"}  # the learned-prior model samples both count modalities
+    # differential_expression is inherited from MOSAICVI: same layout on PRIORVI
+    de = model.differential_expression(
+        groupby="celltype", group1="Mono", group2="B", silent=True, n_samples_overall=1000
+    )
+    assert list(de.columns) == DE_VANILLA and len(de) == 500
+    assert np.isfinite(de["bayes_factor"].to_numpy()).all()
