@@ -167,7 +167,8 @@ def test_cli_config_errors(tmp_path, capsys):
     path.write_text(yaml.safe_dump(bad))
     assert main(["fit", str(path), "--check"]) == 2
     assert "Did you mean 'max_iter'" in capsys.readouterr().err
-    bad = dict(cfg, loss_schedule={"gan": 3}, phase_durations={1: 5, 2: 5})
+    # phase 3 after phases 1-2 would be the seed's open last phase; phase 4 leaves a gap
+    bad = dict(cfg, loss_schedule={"gan": 4}, phase_durations={1: 5, 2: 5})
     path.write_text(yaml.safe_dump(bad))
     assert main(["fit", str(path), "--check"]) == 2
     assert "phase_durations lacks" in capsys.readouterr().err
