@@ -79,26 +79,39 @@ def run_stereomm(sec: dict, seed: int) -> np.ndarray:
     """STEREOMM (docs/stereomm.md): counts -> setup (no image) -> train -> latent.
 
     One modality (RNA, or the lymph node's ADT counts) through ``setup_anndata(image_key=None)``;
-    two (the simulated triplet's rna + adt) through ``setup_mudata``.
+    two (the simulated triplet's rna + adt) through ``setup_mudata``. STEREOMM normalises counts
+    itself and refuses spots without counts (the lymph node has 1 of 3,484): it trains on the
+    others, and such a spot gets the embedding of its nearest spot in space.
     """
     import mudata as md
     import scvi
+    from sklearn.neighbors import NearestNeighbors
 
     from remadom.model import STEREOMM
 
     scvi.settings.seed = seed
     mods = sec["modalities"]
+    keep = np.ones(len(sec["spatial"]), dtype=bool)
+    for v in mods.values():
+        keep &= np.asarray(v.X.sum(1)).ravel() > 0
+    xy = sec["spatial"][keep]
     if len(mods) == 1:
-        a = next(iter(mods.values())).copy()
-        a.obsm["spatial"] = sec["spatial"]
+        a = next(iter(mods.values()))[keep].copy()
+        a.obsm["spatial"] = xy
         STEREOMM.setup_anndata(a, image_key=None)
     else:
-        a = md.MuData({k: v.copy() for k, v in mods.items()})
-        a.obsm["spatial"] = sec["spatial"]
+        a = md.MuData({k: v[keep].copy() for k, v in mods.items()})
+        a.obsm["spatial"] = xy
         STEREOMM.setup_mudata(a, modalities=list(mods))
     model = STEREOMM(a)
     model.train(enable_progress_bar=False)
-    return model.get_latent_representation()
+    z = model.get_latent_representation()
+    if keep.all():
+        return z
+    nearest = NearestNeighbors(n_neighbors=1).fit(xy).kneighbors(sec["spatial"][~keep])[1][:, 0]
+    out = np.empty((len(keep), z.shape[1]), dtype=z.dtype)
+    out[keep], out[~keep] = z, z[nearest]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
