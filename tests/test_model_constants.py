@@ -13,9 +13,17 @@ from tests.test_mosaicvi import _toy_mosaic
 
 
 def test_key_values_and_helpers():
-    assert MOSAICVI_REGISTRY_KEYS.BATCH_KEY == PRIORVI_REGISTRY_KEYS.BATCH_KEY == REGISTRY_KEYS.BATCH_KEY
+    assert (
+        MOSAICVI_REGISTRY_KEYS.BATCH_KEY
+        == PRIORVI_REGISTRY_KEYS.BATCH_KEY
+        == REGISTRY_KEYS.BATCH_KEY
+    )
     assert MOSAICVI_REGISTRY_KEYS.LABELS_KEY == REGISTRY_KEYS.LABELS_KEY
-    assert MOSAICVI_REGISTRY_KEYS.total_key("met") == PRIORVI_REGISTRY_KEYS.total_key("met") == "met_total"
+    assert (
+        MOSAICVI_REGISTRY_KEYS.total_key("met")
+        == PRIORVI_REGISTRY_KEYS.total_key("met")
+        == "met_total"
+    )
     assert URMF_REGISTRY_KEYS.input_key("rna") == "rna_input"
     assert URMF_REGISTRY_KEYS.target_key("rna") == "rna_target"
     assert URMF_REGISTRY_KEYS.feature_graph_key("prot") == "prot_feature_graph"
@@ -31,4 +39,6 @@ def test_mosaicvi_registers_under_its_constants():
     MOSAICVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
     registry = MOSAICVI(m).adata_manager.data_registry
     K = MOSAICVI_REGISTRY_KEYS
-    assert {K.MASK_KEY, K.INDEX_KEY, K.BATCH_KEY, K.data_key("rna"), K.data_key("adt")} <= set(registry)
+    assert {K.MASK_KEY, K.INDEX_KEY, K.BATCH_KEY, K.data_key("rna"), K.data_key("adt")} <= set(
+        registry
+    )

@@ -34,9 +34,13 @@ def test_registry_and_decoders_list_the_same_names():
 
 def test_check_likelihood_errors_name_modality_and_choices():
     assert check_likelihood("zinb").needs_library_size
-    with pytest.raises(ValueError, match=r"modality 'rna': unknown likelihood 'zip'; choose one of \("):
+    with pytest.raises(
+        ValueError, match=r"modality 'rna': unknown likelihood 'zip'; choose one of \("
+    ):
         check_likelihood("zip", "rna")
-    with pytest.raises(ValueError, match=r"unknown likelihood 'zinb'; choose one of \('nb', 'gaussian'\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown likelihood 'zinb'; choose one of \('nb', 'gaussian'\)"
+    ):
         check_likelihood("zinb", allowed=MEAN_DECODER_LIKELIHOODS)
     with pytest.raises(ValueError, match="unknown likelihood 'zip'"):
         make_decoder("zip", 4, 6)

@@ -7,8 +7,6 @@ import warnings
 
 from remadom import pp
 
-_MOVED = ("clr", "image_features", "image_modality", "link_features", "lsi_atac", "pca_protein", "pca_rna")
-
 
 def _moved(name: str):
     new = getattr(pp, name)
