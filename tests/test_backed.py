@@ -27,7 +27,7 @@ from remadom.data import (
     set_store_dir,
     write_store,
 )
-from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM
+from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM, URMF
 
 from ._shared import shared_file
 
@@ -192,3 +192,34 @@ def test_mosaicvi_zarr_store_same_latent_as_memory(pbmc_file, tmp_path):
     _, z_mem = _train(MOSAICVI, mem)
     assert isinstance(lazy["rna"].X, CSRDataset)
     np.testing.assert_allclose(z_lazy, z_mem, atol=1e-5)
+
+
+def test_urmf_backed_same_latent_inputs_in_store(tmp_path, monkeypatch):
+    """URMF on the real lymph-node ADT counts, backed: .X on disk, propagations in an h5 store."""
+    import remadom
+
+    m = md.read_h5mu(shared_file("lymph_node_s1.h5mu"))
+    m = m[np.asarray(m["prot"].X.sum(1)).ravel() > 0].copy()  # one spot has no ADT count
+    remadom.data.spatial_graph(m, n_neighs=6)
+    path = tmp_path / "lymph_node.h5mu"
+    m.write_h5mu(path)
+
+    def train(d):
+        scvi.settings.seed = 0
+        URMF.setup_mudata(d, modalities=["prot"])
+        model = URMF(d, n_latent=10)
+        model.train(
+            max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False
+        )
+        return model, model.get_latent_representation()
+
+    disk = md.read_h5mu(path, backed="r")
+    model, z_disk = train(disk)
+    assert isinstance(disk["prot"].X, CSRDataset)
+    inputs = model.adata_manager.get_from_registry("prot_input")
+    assert isinstance(inputs, h5py.Dataset)
+    assert inputs.file.filename == str(tmp_path / "lymph_node.h5mu.remadom" / "urmf_prot_input.h5")
+    _sorted_minibatches(monkeypatch)
+    _, z_mem = train(md.read_h5mu(path))
+    assert z_disk.shape == (m.n_obs, 10) and np.isfinite(z_disk).all()
+    np.testing.assert_allclose(z_disk, z_mem, atol=1e-5)

@@ -15,6 +15,7 @@ from scvi.data.fields import LayerField, MuDataWrapper
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from remadom.data import (
+    BackedRows,
     DataSignatureField,
     MuDataObspField,
     ObspField,
@@ -36,6 +37,7 @@ from remadom.data import (
     ppr_propagate,
     propagate,
     warn_not_counts,
+    write_store,
 )
 from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
@@ -54,7 +56,9 @@ _LIKELIHOODS = MEAN_DECODER_LIKELIHOODS  # the names of remadom.nn.DECODERS, in 
 
 
 def _dense(x) -> np.ndarray:
-    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
+    # a backed modality (remadom.data.BackedRows) is read block by block: the input is dense anyway
+    dense = sp.issparse(x) or isinstance(x, BackedRows)
+    return np.asarray(x.toarray() if dense else x, dtype=np.float32)
 
 
 class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixin, BaseModelClass):
@@ -408,6 +412,9 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                 graphs.append(graph_m.get_graph(mdata))
                 fields.append(graph_m)
             inputs = np.concatenate([_views(g, rep, tuple(hops), ppr_alpha) for g in graphs], axis=1)
+            # backed data: the propagations go to an on-disk store next to the file (written once
+            # per setup) and the loader reads them by minibatch (remadom.data.write_store)
+            inputs = write_store(inputs, mdata, f"urmf_{m}_input")
             fields.append(DerivedField(URMF_REGISTRY_KEYS.input_key(m), inputs, {"standardise": stats}))
             if resolved[m] == "gaussian":
                 target = propagate(spatial, rep, (target_hops,)) if target_hops else rep
