@@ -86,12 +86,18 @@ def test_backed_rows_read_the_same_values_as_memory(pbmc_file):
         np.asarray(got)
 
 
-def test_mosaicvi_backed_same_latent_x_stays_on_disk(pbmc_file, monkeypatch):
+def test_mosaicvi_backed_same_latent_x_stays_on_disk(pbmc_file, monkeypatch, tmp_path):
     disk = md.read_h5mu(pbmc_file, backed="r")
     model, z_disk = _train(MOSAICVI, disk)
     # the count matrices were never loaded: still on-disk datasets, and the model reads views
     assert all(isinstance(disk[m].X, CSRDataset) for m in ("rna", "adt"))
     assert isinstance(model.adata_manager.get_from_registry("rna"), BackedRows)
+    # save, then load onto the file opened again: setup is replayed on disk, same latent
+    model.save(tmp_path / "model")
+    again = md.read_h5mu(pbmc_file, backed="r")
+    loaded = MOSAICVI.load(tmp_path / "model", adata=again)
+    np.testing.assert_array_equal(loaded.get_latent_representation(), z_disk)
+    assert isinstance(again["rna"].X, CSRDataset)
     _sorted_minibatches(monkeypatch)
     _, z_mem = _train(MOSAICVI, md.read_h5mu(pbmc_file))
     assert z_disk.shape == (1600, 10) and np.isfinite(z_disk).all()
