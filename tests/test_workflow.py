@@ -93,6 +93,9 @@ def test_morpho_seed_spelling_errors():
     with pytest.raises(ConfigError, match="'outputs.knn_every' is a morphovi setting"):
         parse_config({"model": "urmf", "data": {"path": "x.h5mu"}, "setup": {"modalities": ["rna"]},
                       "outputs": {"knn_every": 5}})
+    with pytest.raises(ConfigError, match="'data.image' is set but 'setup.modalities' has no 'image'"):
+        parse_config({"model": "stereomm", "data": {"path": "x.h5ad", "image": {"path": "he.tif"}},
+                      "setup": {"modalities": ["rna"]}})
     assert translate_morpho(doc) is not doc and "gen" in doc  # the input is not changed
 
 

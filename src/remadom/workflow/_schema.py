@@ -761,6 +761,11 @@ def _model_specific_problems(cfg: RunConfig, given_setup: bool = True) -> list[s
                     f"one of {list(allowed)}."
                 )
     if mods is not None:
+        if cfg.data.image is not None and "image" not in mods:
+            out.append(
+                "- 'data.image' is set but 'setup.modalities' has no 'image'; add it, e.g. "
+                f"modalities: [{', '.join([*mods, 'image'])}], or remove data.image."
+            )
         if "image" in mods and len(mods) < 2:
             out.append(f"- 'setup.modalities': {m} needs 'rna' beside 'image', e.g. [rna, image].")
         unknown = set(cfg.data.preprocess) - set(mods)
