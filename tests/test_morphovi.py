@@ -97,7 +97,7 @@ def test_bad_inputs_and_gan_types():
     with pytest.raises(ValueError, match="gan_type"):
         MORPHOVI(m, gan_type="began")
     with pytest.raises(ValueError, match="init"):
-        MORPHOVI(m, init="orthogonal")
+        MORPHOVI(m, init="uniform_random")
     for gan in ("lsgan", "wgan-gp"):
         scvi.settings.seed = 0
         model = MORPHOVI(m, n_latent=4, n_hidden=16, gan_type=gan, init="xavier")
