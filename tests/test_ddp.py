@@ -208,3 +208,37 @@ def test_morphovi_ddp_strategy_object_needs_find_unused_parameters(toy_mdata):
             accelerator="cpu",
         )
     assert not model.is_trained
+
+
+@pytest.mark.slow
+def test_ddp_priorvi_and_stereomm(tmp_path):
+    """PRIORVI (scvi-tools' distributed sampler) and STEREOMM (its spatial tiles dealt out by
+    Lightning's DistributedSampler) under DDP: finite latent, the same on both ranks, the
+    observations of an epoch split between the ranks."""
+    reason = _ddp_unavailable()
+    if reason:
+        pytest.skip(reason)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    env.pop("MASTER_PORT", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests._ddp_worker",
+        str(tmp_path),
+        "--epochs",
+        "5",
+        "priorvi",
+        "stereomm",
+    ]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, timeout=900, capture_output=True, text=True)
+    if res.returncode:
+        pytest.fail(f"tests/_ddp_worker.py failed (exit {res.returncode}):\n{res.stderr[-4000:]}")
+    for name in ("priorvi", "stereomm"):
+        z0, info0 = _rank(tmp_path, name, 0)
+        z1, info1 = _rank(tmp_path, name, 1)
+        assert info0["world_size"] == 2 and z0.shape[0] == 295 and np.isfinite(z0).all()
+        np.testing.assert_allclose(z1, z0, rtol=1e-4, atol=1e-5)
+        for e in range(w.N_RECORDED_EPOCHS):
+            s0, s1 = set(info0["seen"][str(e)]), set(info1["seen"][str(e)])
+            assert len(s0 | s1) == 295 and len(s0 & s1) <= 1, (name, e)
+            assert 0.3 * 295 < len(s0) < 0.7 * 295, (name, e, len(s0))
