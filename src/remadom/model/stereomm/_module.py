@@ -137,8 +137,8 @@ class STEREOMMModule(BaseModuleClass):
         if self.attention is not None:
             tokens, attention = self.attention(tokens)
         fused = tokens.flatten(1)
-        z = self.vgae.encode(fused, edge_index)  # samples in training mode, mean in eval mode
-        mu, logstd = self.vgae.__mu__, self.vgae.__logstd__
+        mu, logstd = self.vgae.encoder(fused, edge_index)  # logstd clamped to [-10, 10]
+        z = self.vgae.reparametrize(mu, logstd)  # a sample in training mode, the mean in eval mode
         return {"z": z, "mu": mu, "logstd": logstd, "attention": attention}
 
     @auto_move_data
