@@ -61,7 +61,7 @@ def notebooks(session: nox.Session) -> None:
     ``$REMADOM_SHARED_DATA``) and are skipped, with a message, when it is absent.
     ``nox -s notebooks -- notebooks/NAME.ipynb`` runs the ones given.
     """
-    _install(session)
+    _install(session, "dev,bench")  # bench: scib-metrics for iLISI in mosaicvi_problems
     session.install("nbclient", "nbformat", "ipykernel")
     books = session.posargs or sorted(str(p) for p in Path("notebooks").glob("*.ipynb"))
     shared = Path(os.environ.get("REMADOM_SHARED_DATA", Path("..") / "shared" / "data"))
@@ -77,6 +77,7 @@ def notebooks(session: nox.Session) -> None:
 # tutorials that read the real data of ../shared/data (not bundled in the package)
 _NEED_SHARED_DATA = {
     "mosaicvi_mosaic_imputation.ipynb",  # midas_pbmc_mosaic.h5mu
+    "mosaicvi_problems.ipynb",  # midas_pbmc_mosaic.h5mu
     "priorvi_priors.ipynb",  # midas_pbmc_mosaic.h5mu
     "morphovi_morph_ephys.ipynb",  # patchseq_m1_morph_ephys.h5ad
 }
