@@ -217,3 +217,19 @@ def test_morphovi_epochs_and_steps():
     assert model.trainer.current_epoch == 1  # one pass = ceil(200 / 64) iterations
     model.train(max_steps=5, batch_size=64, enable_progress_bar=False)  # 5 iterations -> 2 epochs of 4
     assert model.trainer.current_epoch == 2
+
+
+@pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
+def test_tensorboard_logger_keeps_history(cls, tmp_path):
+    """train(logger=TensorBoardLogger(...)) writes TensorBoard events and fills model.history."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    scvi.settings.seed = 0
+    m, setup, kwargs, _ = CASES[cls]()
+    setup(m)
+    model = cls(m, **kwargs)
+    model.train(max_epochs=2, enable_progress_bar=False, logger=TensorBoardLogger(str(tmp_path), name="tb"))
+    assert model.history, f"{cls.__name__}: model.history is empty with a TensorBoard logger"
+    first = next(iter(model.history.values()))
+    assert len(first) >= 1 and np.isfinite(np.asarray(first, dtype=float)).all()
+    assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard event file written"

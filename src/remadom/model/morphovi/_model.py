@@ -430,9 +430,10 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         from lightning.pytorch.callbacks import ModelCheckpoint
         from scvi.train._logger import SimpleLogger
 
-        from remadom.train import add_checkpointing
+        from remadom.train import add_checkpointing, keep_history
 
         trainer_kwargs["ckpt_path"] = ckpt_path
+        keep_history(trainer_kwargs)
         add_checkpointing(trainer_kwargs, checkpoint_dir, resume)
         ckpt_path = trainer_kwargs.pop("ckpt_path")
         callbacks = list(trainer_kwargs.get("callbacks") or [])

@@ -440,7 +440,9 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         warn_unsharded("STEREOMM", len(splitter.batches), trainer_kwargs, "tiles (batch_size)")
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         trainer_kwargs.setdefault("check_val_every_n_epoch", None)
-        from remadom.train import add_checkpointing
+        from remadom.train import add_checkpointing, keep_history
+
+        keep_history(trainer_kwargs)
 
         add_checkpointing(trainer_kwargs, checkpoint_dir, resume)
         runner = TrainRunner(self, training_plan=plan, data_splitter=splitter, max_epochs=max_epochs,
