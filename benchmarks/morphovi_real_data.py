@@ -36,6 +36,7 @@ from sklearn.cluster import KMeans
 from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA
 
+from remadom.datasets import cluster_prior, patchseq_m1_unpaired
 from remadom.metrics import foscttm, label_transfer_accuracy, topk_matching
 from remadom.model import MORPHOVI
 
@@ -99,10 +100,7 @@ def scores(za, ze, labels, test):
 
 def prior_matrix(cm, ce, train, k):
     """Correlation of morphology-cluster and ephys-cluster indicators over the training neurons."""
-    im = np.eye(k)[cm[train]]
-    ie = np.eye(k)[ce[train]]
-    p = np.nan_to_num(np.corrcoef(im.T, ie.T)[:k, k:])
-    return pd.DataFrame(p, index=[str(i) for i in range(k)], columns=[str(j) for j in range(k)])
+    return cluster_prior(cm, ce, k, use=train)
 
 
 def patchseq(data: Path, seeds, max_iter: int, batch_size: int, k: int = 8):
@@ -209,12 +207,13 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--out", default="morphovi_results.csv")
     p.add_argument("--write-h5mu", default=None,
-                   help="only write the unpaired Patch-seq MuData (for examples/patchseq_morphovi.yaml)")
+                   help="only write the unpaired Patch-seq MuData of examples/patchseq_morphovi.yaml "
+                   "(remadom.datasets.patchseq_m1_unpaired; = remadom prepare patchseq)")
     args = p.parse_args()
     data = Path(args.data)
     if args.write_h5mu:
-        a, morph, ephys = load_patchseq(data)
-        build_mudata(a, morph, ephys).write_h5mu(args.write_h5mu)
+        # the same input as `remadom prepare patchseq` (clusters and prior of seed 0)
+        patchseq_m1_unpaired(data).write_h5mu(args.write_h5mu)
         print(f"wrote {args.write_h5mu}")
         return
     if "patchseq" in args.only:

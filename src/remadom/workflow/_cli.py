@@ -1,4 +1,4 @@
-"""Command line: ``remadom fit CONFIG.yaml`` and ``remadom demo``.
+"""Command line: ``remadom fit CONFIG.yaml``, ``remadom prepare patchseq`` and ``remadom demo``.
 
 This module imports only the standard library at load time, so ``remadom --help`` and
 ``remadom --version`` answer without loading scvi-tools, Lightning or PyTorch.
@@ -78,6 +78,34 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the run directory (the same as --set outputs.dir=DIR)",
     )
+    prep = sub.add_parser(
+        "prepare",
+        help="write a run's input file from local real data (no download)",
+        description="Write the input of an example configuration from a local data directory: "
+        "'patchseq' writes the unpaired Patch-seq M1 morphology/ephys MuData with k-means "
+        "clusters and the prior matrix of examples/patchseq_morphovi.yaml "
+        "(remadom.datasets.patchseq_m1_unpaired).",
+    )
+    prep.add_argument("dataset", choices=["patchseq"], help="which input to write")
+    prep.add_argument(
+        "--data",
+        default="../shared/data",
+        metavar="DIR",
+        help="directory holding patchseq_m1_morph_ephys.h5ad (default: ../shared/data)",
+    )
+    prep.add_argument("--out", required=True, metavar="FILE", help="the .h5mu file to write")
+    prep.add_argument(
+        "--prior-fraction",
+        type=float,
+        default=0.5,
+        help="fraction of neurons whose pairing informs the prior matrix (default: 0.5)",
+    )
+    prep.add_argument(
+        "--n-clusters", type=int, default=8, help="k-means k per modality (default: 8)"
+    )
+    prep.add_argument(
+        "--seed", type=int, default=0, help="neuron draw and k-means seed (default: 0)"
+    )
     demo = sub.add_parser("demo", help="URMF on the bundled real data: scores and plots")
     demo.add_argument("--outdir", default="remadom_demo")
     demo.add_argument("--seed", type=int, default=0)
@@ -103,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.command == "fit":
         return _fit(args)
+    if args.command == "prepare":
+        return _prepare(args)
     _headless_matplotlib()
     from .._demo import run_demo
 
@@ -115,6 +145,32 @@ def main(argv: list[str] | None = None) -> int:
 def _error(err: BaseException) -> int:
     print(f"remadom fit: {err}", file=sys.stderr)
     return 2
+
+
+def _prepare(args) -> int:
+    from ..datasets import patchseq_m1_unpaired
+
+    try:
+        mdata = patchseq_m1_unpaired(
+            args.data,
+            prior_fraction=args.prior_fraction,
+            n_clusters=args.n_clusters,
+            random_state=args.seed,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"remadom prepare: {err}", file=sys.stderr)
+        return 2
+    mdata.write_h5mu(args.out)
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "modalities": {k: list(v.shape) for k, v in mdata.mod.items()},
+                "prior_neurons": mdata.uns["prior_pairs"]["n_used"],
+            }
+        )
+    )
+    return 0
 
 
 def _fit(args) -> int:
