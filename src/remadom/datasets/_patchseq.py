@@ -120,8 +120,8 @@ def patchseq_m1_unpaired(
     MuData with modalities ``"morph"`` (``645 x 61``) and ``"ephys"`` (``645 x 29``). In each
     modality's ``obs``: ``rna_family`` (transcriptomic family, 10 classes; for scoring only),
     ``rna_type``, ``cluster`` (k-means id as a string, ``"0"`` ... ), ``prior_pair`` (bool: this
-    neuron's pairing informed the prior). ``uns["prior"]``: DataFrame ``n_clusters x
-    n_clusters`` (rows: morph clusters, columns: ephys clusters). ``uns["prior_pairs"]``: dict
+    neuron's pairing informed the prior). ``uns["prior"]``: DataFrame
+    ``n_clusters x n_clusters`` (rows: morph clusters, columns: ephys clusters). ``uns["prior_pairs"]``: dict
     with ``prior_fraction``, ``n_clusters``, ``random_state``, ``n_used`` and ``neurons`` (the
     source cell ids whose pairing was used).
 
