@@ -47,13 +47,11 @@ PEERS = {"banksy": "pybanksy", "graphst": "graphst-modern", "stagate": "stagate-
 # ---------------------------------------------------------------------------------------------
 # remadom's models: the documented recipe, public API, default arguments. Edit the recipe here.
 # ---------------------------------------------------------------------------------------------
-def run_urmf(sec: dict, seed: int) -> np.ndarray:
-    """URMF (docs/urmf.md): per-modality PCA -> MuData + 6-NN graph -> setup -> train -> latent."""
+def urmf_input(sec: dict, seed: int):
+    """URMF's documented input: per-modality PCA -> MuData + 6-NN squidpy graph (docs/urmf.md)."""
     import mudata as md
-    import scvi
 
     import remadom
-    from remadom.model import URMF
 
     mods = {}
     for name, a in sec["modalities"].items():
@@ -68,11 +66,27 @@ def run_urmf(sec: dict, seed: int) -> np.ndarray:
     if "section" in sec:
         m.obs["section"] = sec["section"]
     remadom.data.spatial_graph(m, n_neighs=6, library_key="section" if "section" in sec else None)
+    return m
+
+
+def train_urmf(sec: dict, seed: int, **train_kwargs):
+    """URMF (docs/urmf.md): ``urmf_input`` -> setup -> ``train(**train_kwargs)``; the model."""
+    import scvi
+
+    from remadom.model import URMF
+
+    m = urmf_input(sec, seed)
     scvi.settings.seed = seed
-    URMF.setup_mudata(m, modalities=list(mods), layers={k: "X_pca" for k in mods})
+    mods = list(m.mod)
+    URMF.setup_mudata(m, modalities=mods, layers={k: "X_pca" for k in mods})
     model = URMF(m)
-    model.train(enable_progress_bar=False)
-    return model.get_latent_representation()
+    model.train(enable_progress_bar=False, **train_kwargs)
+    return model
+
+
+def run_urmf(sec: dict, seed: int) -> np.ndarray:
+    """URMF at its defaults: the latent (with its default spatial readout)."""
+    return train_urmf(sec, seed).get_latent_representation()
 
 
 def run_stereomm(sec: dict, seed: int) -> np.ndarray:

@@ -39,27 +39,8 @@ SETTINGS = {
 
 
 def run_urmf(sec: dict, seed: int, train_kwargs: dict) -> tuple[np.ndarray, int]:
-    import mudata as md
-    import scvi
-
-    import remadom
-    from remadom.model import URMF
-
-    mods = {}
-    for name, a in sec["modalities"].items():
-        a = a.copy()
-        if name == "rna":
-            remadom.pp.pca_rna(a, n_comps=30, random_state=seed)
-        else:
-            remadom.pp.pca_protein(a, random_state=seed)
-        mods[name] = a
-    m = md.MuData(mods)
-    m.obsm["spatial"] = sec["spatial"]
-    remadom.data.spatial_graph(m, n_neighs=6)
-    scvi.settings.seed = seed
-    URMF.setup_mudata(m, modalities=list(mods), layers={k: "X_pca" for k in mods})
-    model = URMF(m)
-    model.train(enable_progress_bar=False, **train_kwargs)
+    """The benchmark's URMF recipe with ``train_kwargs``: (latent, epochs trained)."""
+    model = sd.train_urmf(sec, seed, **train_kwargs)
     return model.get_latent_representation(), len(model.history["elbo_train"])
 
 
