@@ -281,7 +281,6 @@ def _train_kwargs(
     cfg: RunConfig, cls, work: Path, resume: bool, progress_bar: bool, scorer
 ) -> dict:
     from lightning.pytorch.loggers import TensorBoardLogger
-    from scvi.train._logger import SimpleLogger  # scvi-tools' history logger (no public name)
 
     kw = {**cfg.train_kwargs, **cfg.train.trainer}
     if "lr" in kw and "lr" not in inspect.signature(cls.train).parameters:
@@ -291,10 +290,8 @@ def _train_kwargs(
         checkpoint_dir=str(work / "checkpoints"),
         resume=resume,
         enable_progress_bar=progress_bar,
-        logger=[
-            SimpleLogger(),
-            TensorBoardLogger(save_dir=str(work / "logs"), name="", version=""),
-        ],
+        # every model's train() keeps scvi-tools' history logger first (train.keep_history)
+        logger=TensorBoardLogger(save_dir=str(work / "logs"), name="", version=""),
         callbacks=callbacks,
     )
     return kw
