@@ -89,8 +89,9 @@ def run_urmf(sec: dict, seed: int) -> np.ndarray:
     return train_urmf(sec, seed).get_latent_representation()
 
 
-def run_stereomm(sec: dict, seed: int) -> np.ndarray:
-    """STEREOMM (docs/stereomm.md): counts -> setup (no image) -> train -> latent.
+def run_stereomm(sec: dict, seed: int, setup_kwargs: dict | None = None, **model_kwargs) -> np.ndarray:
+    """STEREOMM (docs/stereomm.md): counts -> setup (no image, ``**setup_kwargs``) ->
+    ``STEREOMM(**model_kwargs)`` -> train -> latent.
 
     One modality (RNA, or the lymph node's ADT counts) through ``setup_anndata(image_key=None)``;
     two (the simulated triplet's rna + adt) through ``setup_mudata``. STEREOMM normalises counts
@@ -112,12 +113,12 @@ def run_stereomm(sec: dict, seed: int) -> np.ndarray:
     if len(mods) == 1:
         a = next(iter(mods.values()))[keep].copy()
         a.obsm["spatial"] = xy
-        STEREOMM.setup_anndata(a, image_key=None)
+        STEREOMM.setup_anndata(a, image_key=None, **(setup_kwargs or {}))
     else:
         a = md.MuData({k: v[keep].copy() for k, v in mods.items()})
         a.obsm["spatial"] = xy
-        STEREOMM.setup_mudata(a, modalities=list(mods))
-    model = STEREOMM(a)
+        STEREOMM.setup_mudata(a, modalities=list(mods), **(setup_kwargs or {}))
+    model = STEREOMM(a, **model_kwargs)
     model.train(enable_progress_bar=False)
     z = model.get_latent_representation()
     if keep.all():
