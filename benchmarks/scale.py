@@ -9,7 +9,7 @@ repeats the real counts, so these runs measure memory and time, not quality.
 Each (size, mode) run is its own spawned process (``_isolate.measure``): open the file (in memory,
 or backed: the modalities' ``.X`` stay on disk and minibatches are read by scvi-tools' loader),
 ``MOSAICVI.setup_mudata(..., batch_key="batch")``, ``MOSAICVI(problem="mosaic")``, one epoch of
-``train`` (batch size 256), ``get_latent_representation``. Peak RSS is the child's ``ru_maxrss``
+``train`` (batch size 256), ``get_latent_representation``. Peak RSS is the child's own high-water mark (``_isolate``: ``VmHWM``)
 (imports included); the bytes-per-cell slope is ``(peak(n2) - peak(n1)) / (n2 - n1)`` between the
 two largest sizes of each mode.
 

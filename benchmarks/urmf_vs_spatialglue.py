@@ -7,7 +7,7 @@ Training length: by default each tool trains as its user would get it -- Spatial
 600 full-graph epochs it fixes for ``datatype="SPOTS"`` (it overrides any ``epochs`` argument for
 that datatype), URMF with its default ``max_epochs``; ``--epochs N`` forces both to N epochs
 (SpatialGlue: N full-graph steps; URMF: N passes over minibatches of 256 spots). Each run happens in its own child process so that its peak resident
-memory (``ru_maxrss``) is its own; a run that fails (e.g. out of memory for SpatialGlue's dense
+memory (``VmHWM``, ``_isolate``) is its own; a run that fails (e.g. out of memory for SpatialGlue's dense
 n x n graphs) or exceeds the time limit is recorded as such.
 
 Install SpatialGlue beside remadom with ``pip install --no-deps SpatialGlue`` (``nox -s bench``).
