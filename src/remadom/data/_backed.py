@@ -417,14 +417,20 @@ def check_not_backed(data, model: str, fix: str | None = None) -> None:
                 )
 
 
-def set_store_dir(path: str | os.PathLike | None) -> None:
+def set_store_dir(path: str | os.PathLike | None) -> str | None:
     """Set the folder where derived model inputs of backed data are written.
 
     By default they go next to the data file (``<data file>.remadom/``); set another folder when
     that one is read-only. ``None`` restores the default.
+
+    Returns
+    -------
+    The folder set before (``None``: the default), to restore it afterwards.
     """
     global _STORE_DIR
+    previous = _STORE_DIR
     _STORE_DIR = None if path is None else os.fspath(path)
+    return previous
 
 
 def store_path(data_file: str, name: str) -> str:

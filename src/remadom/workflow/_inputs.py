@@ -76,6 +76,10 @@ def read_csv_layout(cfg: RunConfig) -> md.MuData:
 def load_data(cfg: RunConfig) -> md.MuData:
     """Read the configured file, bundled data set or CSV layout as a MuData.
 
+    With ``data.backed: true`` the ``.h5mu`` file is opened with
+    ``mudata.read_h5mu(path, backed="r")``: each modality's ``.X`` stays on disk (read-only,
+    so the file is never changed), ``obs``, ``obsm``, ``obsp`` and ``uns`` are in memory.
+
     Raises
     ------
     FileNotFoundError
@@ -92,9 +96,43 @@ def load_data(cfg: RunConfig) -> md.MuData:
         path = Path(d.path)
         if not path.exists():
             raise FileNotFoundError(f"data.path '{path}' does not exist.")
-        obj = md.read_h5mu(path) if path.suffix == ".h5mu" else ad.read_h5ad(path)
+        if d.backed:  # validated: an .h5mu file
+            obj = md.read_h5mu(path, backed="r")
+        else:
+            obj = md.read_h5mu(path) if path.suffix == ".h5mu" else ad.read_h5ad(path)
     mdata = obj if isinstance(obj, md.MuData) else as_mudata(obj, d.modality_name)
     return drop_low_count_cells(mdata, d.min_counts)
+
+
+def without_matrices(mdata: md.MuData) -> md.MuData:
+    """An in-memory copy of a backed MuData without its on-disk matrices (each modality's ``.X``).
+
+    Everything else is kept: ``obs``, ``var``, ``obsm``, ``obsp``, ``uns`` at the top and in each
+    modality, and the modalities' layers (in memory in anndata's backed mode). This is what the
+    pipeline writes as ``result.h5mu`` for ``data.backed: true``: the count matrices stay in
+    ``data.path``, and copying them would read all of them into memory.
+    """
+    mods = {
+        name: ad.AnnData(
+            obs=a.obs.copy(),
+            var=a.var.copy(),
+            obsm=dict(a.obsm),
+            varm=dict(a.varm),
+            obsp=dict(a.obsp),
+            varp=dict(a.varp),
+            layers=dict(a.layers),
+            uns=dict(a.uns),
+        )
+        for name, a in mdata.mod.items()
+    }
+    return md.MuData(
+        mods,
+        obs=mdata.obs.copy(),
+        var=mdata.var.copy(),
+        obsm=dict(mdata.obsm),
+        obsp=dict(mdata.obsp),
+        uns=dict(mdata.uns),
+    )
 
 
 def drop_low_count_cells(mdata: md.MuData, min_counts: int) -> md.MuData:

@@ -8,7 +8,9 @@ latent, clusters, scores, plots; everything goes into one run directory::
       checkpoints/     last.ckpt (every epoch; kept), iter_<N>.ckpt (outputs.checkpoint_every)
       logs/            TensorBoard events (scvi-tools' history is kept as model.history too)
       images/          loss.png, latent.png, domains.png, latent_iter_<N>.png
-      result.h5mu      the data with obsm[<latent_key>] (and obsm["X_image"], cluster labels)
+      result.h5mu      the data with obsm[<latent_key>] (and obsm["X_image"], cluster labels);
+                       data.backed: without the modalities' .X (they stay in data.path)
+      store/           data.backed: derived model inputs read from disk (URMF's propagations)
       scores.json      the JSON that ``remadom fit`` prints
       knn_accuracy.txt MORPHOVI: kNN accuracy (and FOSCTTM), per outputs.knn_every and final
       model/           model.save (outputs.save_model)
@@ -21,6 +23,7 @@ leaves the previous run, checkpoints included, as it was).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -32,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ._inputs import add_image_modality, load_data
+from ._inputs import add_image_modality, load_data, without_matrices
 from ._schema import RunConfig
 from ._signatures import model_class, parameters
 
@@ -139,7 +142,8 @@ def run(
     work = prepare_run_dir(final, doc, resume, overwrite or cfg.outputs.overwrite)
     created = not work.exists()
     try:
-        result = _run(cfg, doc, work, final, resume, progress_bar)
+        with _store_dir(work / "store" if cfg.data.backed else None):
+            result = _run(cfg, doc, work, final, resume, progress_bar)
     except BaseException:
         if created and not any((work / "checkpoints").glob("*.ckpt")):
             shutil.rmtree(work, ignore_errors=True)  # nothing trained: leave no trace of the run
@@ -151,6 +155,22 @@ def run(
         os.replace(work, final)
         shutil.rmtree(old, ignore_errors=True)
     return result
+
+
+@contextlib.contextmanager
+def _store_dir(path: Path | None):
+    """Derived inputs of backed data (:func:`remadom.data.write_store`) go to ``path`` while the
+    run lasts, not next to the user's data file (whose folder may be read-only)."""
+    if path is None:
+        yield
+        return
+    from remadom.data import set_store_dir
+
+    previous = set_store_dir(path)
+    try:
+        yield
+    finally:
+        set_store_dir(previous)
 
 
 def _run(
@@ -252,7 +272,8 @@ def _run(
         result.update(knn)
     if cfg.outputs.plot:
         result.update(_plots(cfg, model, mdata, key, labels_key, work, final, has_coords))
-    mdata.write_h5mu(work / "result.h5mu")
+    # backed: the count matrices stay in data.path (read-only); the result holds the rest
+    (without_matrices(mdata) if cfg.data.backed else mdata).write_h5mu(work / "result.h5mu")
     result["h5mu"] = str(final / "result.h5mu")
     if cfg.outputs.save_model:
         model.save(str(work / "model"), overwrite=True)

@@ -39,6 +39,8 @@ class _Strict(BaseModel):
 
 #: bundled data sets a file can name as ``data.dataset`` (:mod:`remadom.datasets`)
 DATASETS = ("lymph_node_s1", "her2st_b1", "her2st_c2", "synthetic_spatial")
+#: models that train on a MuData opened with ``backed="r"`` (``data.backed: true``)
+BACKED_MODELS = ("mosaicvi", "priorvi", "urmf")
 
 
 class ImageConfig(_Strict):
@@ -84,6 +86,12 @@ class DataConfig(_Strict):
     dataset: str | None = Field(
         None,
         description="bundled data set: lymph_node_s1, her2st_b1, her2st_c2, or synthetic_spatial (toy run)",
+    )
+    backed: bool = Field(
+        False,
+        description="open data.path (.h5mu) with mudata.read_h5mu(path, backed='r'): the "
+        "count matrices stay on disk and minibatches are read from it (mosaicvi, priorvi, urmf; "
+        "docs/backed.md)",
     )
     modality_name: str = Field("rna", description="modality name for a .h5ad file")
     preprocess: dict[str, Literal["rna", "protein", "atac", "none"]] = Field(
@@ -790,6 +798,8 @@ def _model_specific_problems(cfg: RunConfig, given_setup: bool = True) -> list[s
             out.append(f"- 'outputs.knn_every' is a morphovi setting; remove it for model: {m}.")
     else:
         out += _morphovi_problems(cfg, setup, train)
+    if cfg.data.backed:
+        out += _backed_problems(cfg)
     for i, h in enumerate(cfg.heads or []):
         from remadom.heads import make_head
 
@@ -801,6 +811,56 @@ def _model_specific_problems(cfg: RunConfig, given_setup: bool = True) -> list[s
         cfg.setup = SetupConfig(**setup)
         cfg.model_kwargs = model_kwargs
         cfg.train = TrainConfig(seed=cfg.train.seed, trainer=cfg.train.trainer, **train)
+    return out
+
+
+def _backed_problems(cfg: RunConfig) -> list[str]:
+    """``data.backed: true`` with a model, a data source or a data step that needs the data in
+    memory."""
+    out = []
+    d, m = cfg.data, cfg.model
+    if m not in BACKED_MODELS:
+        out.append(
+            f"- 'data.backed': {m} cannot train on backed data (its inputs must be in memory); "
+            f"remove data.backed, or use one of {', '.join(BACKED_MODELS)}."
+        )
+    if d.dataset is not None:
+        out.append(
+            f"- 'data.backed' needs an .h5mu file at data.path, but data.dataset "
+            f"'{d.dataset}' is a bundled data set, loaded into memory; remove data.backed, or "
+            "write the data set once with .write_h5mu('data.h5mu') and set data.path to it."
+        )
+    elif d.csv_a is not None:
+        out.append(
+            "- 'data.backed' needs an .h5mu file at data.path, but the CSV layout "
+            "(data.csv_a, data.csv_b) is read into memory; remove data.backed."
+        )
+    elif d.path is not None and Path(d.path).suffix != ".h5mu":
+        out.append(
+            f"- 'data.backed' opens an .h5mu file with mudata.read_h5mu(path, backed='r'), but "
+            f"data.path '{d.path}' is not one; convert it once, e.g. mudata.MuData("
+            f"{{'{d.modality_name}': anndata.read_h5ad('{d.path}')}}).write_h5mu('data.h5mu'), "
+            "and set data.path to the .h5mu file, or remove data.backed."
+        )
+    steps = sorted(k for k, v in d.preprocess.items() if v != "none")
+    if steps:
+        out.append(
+            f"- 'data.preprocess' ({', '.join(steps)}) reads the whole matrix into memory, which "
+            "data.backed avoids; compute the reduction once (e.g. remadom.pp.pca_rna on the "
+            "data in memory), write it into the file's obsm and name it in setup.layers "
+            "(e.g. {rna: X_pca}), or remove data.backed."
+        )
+    if d.image is not None:
+        out.append(
+            "- 'data.image' adds an 'image' modality in memory, which a backed file cannot take; "
+            "write the image features into the file once (an 'image' modality), or remove "
+            "data.backed."
+        )
+    if d.min_counts:
+        out.append(
+            "- 'data.min_counts' subsets the cells in memory, which data.backed avoids; filter "
+            "the file once beforehand and set min_counts: 0, or remove data.backed."
+        )
     return out
 
 
