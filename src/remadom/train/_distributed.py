@@ -9,8 +9,15 @@ strategy before any training starts and turns ``num_workers`` into data-loader a
 from __future__ import annotations
 
 import logging
+import os
 
 logger = logging.getLogger(__name__)
+
+#: environment variables in which launchers give a process its place in a distributed run:
+#: torchrun (``RANK``, ``GROUP_RANK``, ``LOCAL_RANK``), Lightning's ``strategy="ddp"`` launcher
+#: for the processes it starts (``LOCAL_RANK``, ``NODE_RANK``), SLURM's ``srun``
+#: (``SLURM_PROCID``)
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
 
 # start methods that pickle (spawn, forkserver) or fork an already initialised process
 _UNSUPPORTED_START = ("spawn", "fork", "notebook")
@@ -45,6 +52,27 @@ def loader_kwargs(num_workers: int | None) -> dict:
         )
     n = int(num_workers)
     return {"num_workers": n, "persistent_workers": n > 0}
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0 of a distributed run (or the only process), before training.
+
+    Every process of a DDP run runs the same script or command. Lightning's ``strategy="ddp"``
+    starts the extra processes of a node by running the launching command again, with
+    ``LOCAL_RANK`` set; ``torchrun`` and ``srun`` start all of them with ``RANK`` or
+    ``SLURM_PROCID`` set. Only rank 0 should write a run's outputs, and this tells it apart
+    before the process group exists. After training, ``model.trainer.is_global_zero`` says the
+    same.
+
+    Returns
+    -------
+    False if any of :data:`RANK_VARIABLES` is set to a number other than 0.
+    """
+    for key in RANK_VARIABLES:
+        value = os.environ.get(key, "").strip()
+        if value.lstrip("-").isdigit() and int(value) != 0:
+            return False
+    return True
 
 
 def _n_devices(devices) -> int | None:

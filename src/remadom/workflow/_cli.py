@@ -202,7 +202,8 @@ def _fit(args) -> int:
             )
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         return _error(err)
-    print(json.dumps(result, indent=2))
+    if result is not None:  # None: a DDP process of rank > 0, whose rank 0 prints the result
+        print(json.dumps(result, indent=2))
     return 0
 
 

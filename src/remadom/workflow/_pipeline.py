@@ -19,6 +19,12 @@ One overwrite rule: a directory that holds files is refused unless ``--resume`` 
 configuration, continue from ``checkpoints/last.ckpt``) or ``--overwrite`` (the new run is built
 in a sibling staging folder and replaces the old one only once it has finished: a failed run
 leaves the previous run, checkpoints included, as it was).
+
+Under DDP (``train: {strategy: ddp, devices: N}``) every process runs the whole command: Lightning
+starts the extra processes by running it again, ``torchrun`` or ``srun`` start all of them. Only
+rank 0 applies the overwrite rule and writes the run directory; the other processes load and set
+up the same data, train their share and return ``None``, keeping any scratch files (derived
+inputs of backed data) in a temporary folder that is removed when they end.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +113,7 @@ def run(
     resume: bool = False,
     overwrite: bool = False,
     progress_bar: bool = True,
-) -> dict:
+) -> dict | None:
     """Execute a validated configuration; returns the scores and output paths.
 
     Parameters
@@ -126,19 +133,25 @@ def run(
 
     Returns
     -------
-    ``{"run_dir", "latent_key", "h5mu", "model", <scores>...}`` (also in ``scores.json``).
+    ``{"run_dir", "latent_key", "h5mu", "model", <scores>...}`` (also in ``scores.json``; with
+    ``"world_size"`` for a DDP run). ``None`` in the processes of rank > 0 of a DDP run
+    (:func:`remadom.train.is_main_process`), which write nothing into the run directory.
 
     Raises
     ------
     FileExistsError, FileNotFoundError
-        The overwrite rule (:func:`prepare_run_dir`).
+        The overwrite rule (:func:`prepare_run_dir`; rank 0 only).
     ValueError
         Bad data (from setup, with the modality, field and fix), ``data.input_dim_a/b`` that do
         not match the data.
     """
+    from remadom.train import is_main_process
+
     if doc is None:
         doc = cfg.model_dump(mode="json")
     final = Path(cfg.outputs.dir)
+    if not is_main_process():
+        return _run_other_rank(cfg, doc, final, resume, progress_bar)
     work = prepare_run_dir(final, doc, resume, overwrite or cfg.outputs.overwrite)
     created = not work.exists()
     try:
@@ -155,6 +168,23 @@ def run(
         os.replace(work, final)
         shutil.rmtree(old, ignore_errors=True)
     return result
+
+
+def _run_other_rank(
+    cfg: RunConfig, doc: dict, final: Path, resume: bool, progress_bar: bool
+) -> None:
+    """A DDP process of rank > 0: the same data, setup and training as rank 0, no outputs.
+
+    It never applies the overwrite rule (rank 0 may already have filled the run directory, or be
+    building it in the ``--overwrite`` staging folder). Its checkpoint folder is a temporary one
+    (Lightning writes checkpoints from rank 0 only, into rank 0's folder), or with ``resume`` the
+    run's own, which it only reads.
+    """
+    with tempfile.TemporaryDirectory(prefix="remadom_rank_", ignore_cleanup_errors=True) as tmp:
+        work = final if resume else Path(tmp)
+        with _store_dir(Path(tmp) / "store" if cfg.data.backed else None):
+            _run(cfg, doc, work, final, resume, progress_bar, main=False)
+    return None
 
 
 @contextlib.contextmanager
@@ -174,8 +204,14 @@ def _store_dir(path: Path | None):
 
 
 def _run(
-    cfg: RunConfig, doc: dict, work: Path, final: Path, resume: bool, progress_bar: bool
-) -> dict:
+    cfg: RunConfig,
+    doc: dict,
+    work: Path,
+    final: Path,
+    resume: bool,
+    progress_bar: bool,
+    main: bool = True,
+) -> dict | None:
     import scvi
 
     from remadom import data as rdata
@@ -227,13 +263,17 @@ def _run(
     model = cls(mdata, **model_kwargs)
     if m == "morphovi":
         _check_input_dims(model, cfg)
-    for d in LAYOUT:
-        (work / d).mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (work / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    if main:
+        for d in LAYOUT:
+            (work / d).mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (work / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     labels_key = cfg.outputs.labels_key or (setup.get("labels_key") if m == "morphovi" else None)
     scorer = _Scorer(cfg, model, mdata, labels_key, work)
     model.train(**_train_kwargs(cfg, cls, work, resume, progress_bar, scorer))
+    trainer = getattr(model, "trainer", None)
+    if not main or not getattr(trainer, "is_global_zero", True):
+        return None  # DDP rank > 0: every process holds the same model; rank 0 writes it
 
     key = cfg.outputs.latent_key or f"X_{m}"
     z = model.get_latent_representation()
@@ -244,6 +284,8 @@ def _run(
         )
     mdata.obsm[key] = z
     result: dict = {"run_dir": str(final), "latent_key": key}
+    if getattr(trainer, "world_size", 1) > 1:
+        result["world_size"] = int(trainer.world_size)
     c = cfg.cluster_config()
     if c is not None:
         from remadom import metrics, tl
@@ -445,9 +487,11 @@ class _Scorer:
                 due = {k: e is not None and n % e == 0 for k, e in scorer.every.items()}
                 if due["checkpoint"]:
                     path = scorer.work / "checkpoints" / f"iter_{n:06d}.ckpt"
+                    # every DDP process takes part; Lightning writes the file from rank 0 only
                     trainer.save_checkpoint(f"{path}.tmp")
-                    os.replace(f"{path}.tmp", path)  # a failed save never leaves a half file
-                if due["plot"] or due["knn"]:
+                    if trainer.is_global_zero:  # a failed save never leaves a half file
+                        os.replace(f"{path}.tmp", path)
+                if (due["plot"] or due["knn"]) and trainer.is_global_zero:
                     if due["plot"]:
                         z = scorer.model.get_latent_representation()
                         scorer.latent_figure(z, scorer.work / "images" / f"latent_iter_{n:06d}.png")
