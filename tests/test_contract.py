@@ -233,3 +233,35 @@ def test_tensorboard_logger_keeps_history(cls, tmp_path):
     first = next(iter(model.history.values()))
     assert len(first) >= 1 and np.isfinite(np.asarray(first, dtype=float)).all()
     assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard event file written"
+
+
+ROW_WISE = [URMF, MOSAICVI, PRIORVI, MORPHOVI]  # STEREOMM infers on the graph / tiles (own loader)
+
+
+@pytest.mark.parametrize("cls", ROW_WISE, ids=lambda c: c.__name__)
+def test_one_inference_loop(cls):
+    """Row-wise outputs come from RemadomModelMixin._inference_batches: rows in `indices` order,
+    module in eval mode, inference mode inside the loop only; no model builds its own loader."""
+    import torch
+
+    from remadom.model.mosaicvi._constants import MOSAICVI_REGISTRY_KEYS
+
+    src = inspect.getsource(inspect.getmodule(cls))
+    assert "_make_data_loader" not in src and ".eval()" not in src, cls.__name__
+    m, kwargs, _ = _set_up(cls)
+    model = cls(m, **kwargs)
+    model.module.train()
+    idx = np.array([5, 0, 17, 3, 9, 2])
+    seen = 0
+    for tensors, inputs in model._inference_batches(m, idx, batch_size=4):
+        assert torch.is_inference_mode_enabled() and not model.module.training
+        assert all(v.device == model.module.device for v in tensors.values())
+        assert isinstance(inputs, dict) and inputs
+        if MOSAICVI_REGISTRY_KEYS.INDEX_KEY in tensors:  # MOSAICVI / PRIORVI: the row of each cell
+            rows = tensors[MOSAICVI_REGISTRY_KEYS.INDEX_KEY].ravel().long().cpu().numpy()
+            np.testing.assert_array_equal(rows, idx[seen:seen + len(rows)])
+        seen += len(next(iter(tensors.values())))
+    assert seen == len(idx) and not torch.is_inference_mode_enabled()
+    z = model.get_latent_representation(indices=idx, batch_size=4)
+    np.testing.assert_allclose(z, model.get_latent_representation()[idx], rtol=1e-5, atol=1e-5,
+                               equal_nan=True)

@@ -1,12 +1,13 @@
-"""Shared helpers of the remadom model classes (argument normalisation, setup clean-up)."""
+"""Shared helpers of the remadom model classes (argument normalisation, setup replay, inference)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from uuid import uuid4
 
 import numpy as np
+import torch
 
 from ._manager import RemadomDataManager
 
@@ -28,6 +29,9 @@ class RemadomModelMixin:
     gains no private arrays (only what each setup documents: graphs in ``obsp`` and scvi-tools'
     ``uns`` uuid keys). An object passed to a method that was not set up for the model is set up
     with the training setup first (:meth:`_validate_anndata`).
+
+    Every output computed over minibatches of cells goes through one loop,
+    :meth:`_inference_batches`; a model supplies only what it does with each minibatch.
 
     ``_INPUT_PREFIXES`` lists the ``obsm`` prefixes an earlier release wrote (for the deprecated
     :meth:`remove_inputs`).
@@ -109,6 +113,60 @@ class RemadomModelMixin:
         setup(adata, source_registry=registry, **registry[_SETUP_ARGS_KEY])
         manager = cls._get_most_recent_anndata_manager(adata, required=True)
         self._register_manager_for_instance(manager)
+
+    def _inference_batches(
+        self,
+        adata=None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+        **loader_kwargs,
+    ) -> Iterator[tuple[dict[str, torch.Tensor], dict]]:
+        """The one inference loop: minibatches of ``adata`` in obs order, ready for the module.
+
+        Validates ``adata`` (:meth:`_validate_anndata`: an object not set up for the model is
+        set up with the training setup), builds scvi-tools' data loader over ``indices``, puts
+        the module in eval mode and yields, per minibatch, the registry tensors on the module's
+        device and the module's inference inputs (``module._get_inference_input(tensors)``,
+        a fresh dict the caller may change, e.g. an ``encode_mask``, before
+        ``module.inference(**inputs)``). Iteration runs under :func:`torch.inference_mode`,
+        which also covers the caller's loop body; it is left when the loop ends, breaks or
+        raises.
+
+        Models whose inference is not row-wise (STEREOMM's full graph or spatial tiles with
+        their halo) keep their own loader.
+
+        Parameters
+        ----------
+        adata
+            AnnData or MuData set up like the training data (default: the training data).
+        indices
+            Rows to visit (default all), in this order.
+        batch_size
+            Cells per minibatch (default: the model's ``_DEFAULT_BATCH_SIZE``, 1024).
+        **loader_kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass._make_data_loader`.
+
+        Yields
+        ------
+        tensors
+            ``{registry key: (n_batch, ...) tensor}`` on ``self.module.device``.
+        inputs
+            The module's inference keyword arguments for these tensors.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`_validate_anndata` (data that cannot be set up like the training data).
+        """
+        adata = self._validate_anndata(adata)
+        loader = self._make_data_loader(adata=adata, indices=indices,
+                                        batch_size=self._batch_size_arg(batch_size), **loader_kwargs)
+        self.module.eval()
+        device = self.module.device
+        with torch.inference_mode():
+            for tensors in loader:
+                tensors = {k: v.to(device) for k, v in tensors.items()}
+                yield tensors, self.module._get_inference_input(tensors)
 
     def _data_arg(self, adata, mdata, method: str = "get_latent_representation"):
         """``adata``, or the deprecated ``mdata`` alias (with a :class:`DeprecationWarning`).

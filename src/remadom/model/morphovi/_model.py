@@ -447,7 +447,6 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         return runner()
 
     # ------------------------------------------------------------------ outputs
-    @torch.inference_mode()
     def get_latent_representation(self, adata: MuData | None = None, indices=None,
                                   give_mean: bool = True, batch_size: int | None = None,
                                   modality: str | None = None, *,
@@ -483,12 +482,9 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         batch_size = self._batch_size_arg(batch_size)
         if modality is not None and modality not in self.modalities:
             raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
-        mdata = self._validate_anndata(mdata)
-        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
-        self.module.eval()
         out = []
-        for tensors in dl:
-            inf = self.module.inference(**self.module._get_inference_input(tensors))
+        for tensors, inputs in self._inference_batches(mdata, indices, batch_size):
+            inf = self.module.inference(**inputs)
             z = torch.full((len(tensors[MORPHOVI_REGISTRY_KEYS.MASK_KEY]), inf["q_a"].loc.shape[1]), float("nan"))
             order = (("b", inf["rows_b"]), ("a", inf["rows_a"]))  # A written last: A wins for paired cells
             for key, rows in order:

@@ -601,7 +601,6 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         sel = torch.tensor([m in use for m in self.modalities], dtype=mask.dtype, device=mask.device)
         return mask * sel
 
-    @torch.inference_mode()
     def get_latent_representation(
         self,
         adata: MuData | None = None,
@@ -648,19 +647,14 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         mdata = self._data_arg(adata, mdata)
         batch_size = self._batch_size_arg(batch_size)
         use = self._modalities_arg(modality, "get_latent_representation")
-        mdata = self._validate_anndata(mdata)
-        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
-        self.module.eval()
         out = []
-        for tensors in dl:
-            inp = self.module._get_inference_input(tensors)
+        for _, inp in self._inference_batches(mdata, indices, batch_size):
             inp["encode_mask"] = self._encode_mask(inp["mask"], use)
             inf = self.module.inference(**inp)
             q = inf["qz"] if representation == "z_bio" else inf["qz_tech"]
             out.append((q.loc if give_mean else q.sample()).cpu())
         return torch.cat(out).numpy().astype(np.float32)
 
-    @torch.inference_mode()
     def impute(
         self,
         target: str,
@@ -769,12 +763,9 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         library of the cells that have ``target`` for those that lack it), a number uses that
         library for every cell (:meth:`_reference_library`).
         """
-        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
-        self.module.eval()
         j = self.modalities.index(target)
         median = float(self.adata_manager.registry["setup_args"]["_library_median"].get(target, 1.0))
-        for tensors in dl:
-            inp = self.module._get_inference_input(tensors)
+        for _, inp in self._inference_batches(mdata, indices, batch_size):
             if batch_code is not None:
                 inp["cats"][0] = torch.full_like(inp["cats"][0], batch_code)
             inp["encode_mask"] = self._encode_mask(inp["mask"], use)
@@ -803,7 +794,6 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             return torch.ones(n, self.module.decoders[target].out.out_features, device=device)
         return None
 
-    @torch.inference_mode()
     def get_normalized_expression(
         self,
         adata: MuData | None = None,

@@ -213,17 +213,11 @@ class PRIORVI(MOSAICVI):
     _INPUT_PREFIXES = ("_mosaicvi_", "_priorvi_")
 
     # ------------------------------------------------------------------ outputs
-    def _run(self, mdata, indices, batch_size, encode_use=None):
-        mdata = self._validate_anndata(mdata)
-        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
-        self.module.eval()
-        for tensors in dl:
-            inp = self.module._get_inference_input(tensors)
-            if encode_use is not None:
-                inp["encode_mask"] = self._encode_mask(inp["mask"], encode_use)
+    def _run(self, mdata, indices, batch_size):
+        """Per minibatch (:meth:`_inference_batches`): the inference inputs and outputs."""
+        for _, inp in self._inference_batches(mdata, indices, batch_size):
             yield inp, self.module.inference(**inp)
 
-    @torch.inference_mode()
     def get_latent_representation(
         self,
         adata: MuData | None = None,
@@ -276,7 +270,6 @@ class PRIORVI(MOSAICVI):
                 out.append(torch.where(present, v, prior_mean).cpu())
         return torch.cat(out).numpy().astype(np.float32)
 
-    @torch.inference_mode()
     def get_modality_weights(self, mdata: MuData | None = None, indices=None,
                              batch_size: int = 1024) -> pd.DataFrame:
         """Per-cell attention weight of each modality (``fusion="attention"`` only).

@@ -463,6 +463,14 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
     # ------------------------------------------------------------------ outputs
     @torch.inference_mode()
     def _collect(self, batch_size: int | None) -> dict[str, np.ndarray]:
+        """Latent means and attention of every registered spot.
+
+        Not :meth:`~remadom.model.base.RemadomModelMixin._inference_batches`: STEREOMM's graph
+        encoder needs each spot's neighbours up to ``_n_hops`` away, so inference runs on the
+        full graph or on spatial tiles with their halo (the training tiles, built once per
+        ``batch_size``), and only each tile's seed spots are kept; a row-wise minibatch of spots
+        has no graph to encode.
+        """
         if batch_size is None:
             batch_size = getattr(self, "_batch_size", 20_000)
         self.module.eval()

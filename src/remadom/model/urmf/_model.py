@@ -510,17 +510,11 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         )
 
     # ------------------------------------------------------------------ outputs
-    @torch.inference_mode()
     def _collect(self, mdata=None, indices=None, batch_size: int = 1024,
                  decode: bool = False, give_mean: bool = True) -> dict[str, np.ndarray]:
-        mdata = self._validate_anndata(mdata)
-        dl = self._make_data_loader(adata=mdata, indices=indices, batch_size=batch_size)
-        self.module.eval()
         out = {"latent": [], "weights": [], "uncertainty": [], "mean": {m: [] for m in self.modalities}}
-        dev = self.module.device
-        for tensors in dl:
-            tensors = {k: v.to(dev) for k, v in tensors.items()}
-            inf = self.module.inference(**self.module._get_inference_input(tensors))
+        for tensors, inputs in self._inference_batches(mdata, indices, batch_size):
+            inf = self.module.inference(**inputs)
             mu = inf["qz"].loc
             out["latent"].append(self.module.adapt(mu if give_mean else inf["qz"].sample()).cpu())
             out["weights"].append(inf["weights"].cpu())
@@ -588,13 +582,9 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     def _posterior_predictive_batches(self, adata, indices, n_samples: int, batch_size: int, modality: str):
         """Per minibatch, the NB of ``modality`` at ``n_samples`` draws of the fused posterior
         (through the TSA adapter, no spatial readout) with each spot's observed library."""
-        dl = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
-        self.module.eval()
         decoder = self.module.decoders[modality]
-        dev = self.module.device
-        for tensors in dl:
-            tensors = {k: v.to(dev) for k, v in tensors.items()}
-            inf = self.module.inference(**self.module._get_inference_input(tensors), n_samples=n_samples)
+        for tensors, inputs in self._inference_batches(adata, indices, batch_size):
+            inf = self.module.inference(**inputs, n_samples=n_samples)
             z = inf["z"].reshape(-1, inf["z"].shape[-1])
             lib = self.module._library(tensors)[modality].repeat(n_samples, 1)
             yield decoder.distribution(decoder(self.module.adapt(z), lib))  # scvi NegativeBinomial
