@@ -20,7 +20,7 @@ import torch
 
 import remadom
 from remadom.model import MORPHOVI, MOSAICVI, STEREOMM, URMF
-from remadom.train import loader_kwargs, prepare_parallel
+from remadom.train import ResumeCheckpoint, loader_kwargs, prepare_parallel, prepare_trainer
 
 from . import _ddp_worker as w
 
@@ -178,6 +178,36 @@ def test_prepare_parallel_sets_ddp_and_the_loader():
     kw = {"strategy": "ddp"}
     prepare_parallel("MORPHOVI", kw, find_unused_parameters=True)
     assert kw["strategy"] == "ddp_find_unused_parameters_true"
+
+
+def test_prepare_trainer_parallel_history_and_checkpoints(tmp_path):
+    """prepare_trainer = prepare_parallel, keep_history and add_checkpointing in one call."""
+    from lightning.pytorch.loggers import CSVLogger
+    from scvi.train._logger import SimpleLogger
+
+    user_logger = CSVLogger(str(tmp_path))
+    kw = {"devices": 2, "logger": user_logger}
+    loader = prepare_trainer("URMF", kw, 2, tmp_path / "ckpt")
+    assert loader == {"num_workers": 2, "persistent_workers": True}
+    assert kw["strategy"] == "ddp" and kw["datasplitter_kwargs"] == loader
+    assert isinstance(kw["logger"][0], SimpleLogger) and kw["logger"][1] is user_logger
+    assert [type(c) for c in kw["callbacks"]] == [ResumeCheckpoint] and kw["enable_checkpointing"]
+    assert kw["check_val_every_n_epoch"] == sys.maxsize  # no validation without validate=True
+    kw = {"strategy": "ddp"}
+    assert prepare_trainer("MORPHOVI", kw, None, tmp_path / "c2", validate=True,
+                           datasplitter_kwargs=False, find_unused_parameters=True) == {}
+    assert kw["strategy"] == "ddp_find_unused_parameters_true"
+    assert "datasplitter_kwargs" not in kw and "check_val_every_n_epoch" not in kw
+    kw = {}
+    assert prepare_trainer("URMF", kw) == {} and kw == {}  # nothing asked, nothing added
+    (tmp_path / "c3").mkdir()
+    (tmp_path / "c3" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="resume=True"):
+        prepare_trainer("URMF", {}, None, tmp_path / "c3")
+    assert prepare_trainer("URMF", kw := {}, None, tmp_path / "c3", resume=True) == {}
+    assert kw["ckpt_path"] == str(tmp_path / "c3" / "last.ckpt")
+    with pytest.raises(ValueError, match="strategy='ddp_spawn'"):
+        prepare_trainer("URMF", {"strategy": "ddp_spawn"}, None, tmp_path / "c4")
 
 
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork", "ddp_notebook"])

@@ -414,12 +414,12 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         schedule = _WarmupSchedule(PhaseSchedule(loss_schedule, phase_durations), {"prior": prior_loss_warmup})
         mask = np.asarray(self.adata_manager.get_from_registry(MORPHOVI_REGISTRY_KEYS.MASK_KEY))
         groups = (mask * np.array([1, 2])).sum(1).astype(int)
-        from remadom.train import prepare_parallel
+        from remadom.train import prepare_trainer
 
-        trainer_kwargs["devices"] = devices
-        loader = prepare_parallel("MORPHOVI", trainer_kwargs, num_workers, datasplitter_kwargs=False,
-                                  find_unused_parameters=True)
-        devices = trainer_kwargs.pop("devices")
+        trainer_kwargs["devices"], trainer_kwargs["ckpt_path"] = devices, ckpt_path
+        loader = prepare_trainer("MORPHOVI", trainer_kwargs, num_workers, checkpoint_dir, resume,
+                                 datasplitter_kwargs=False, find_unused_parameters=True)
+        devices, ckpt_path = trainer_kwargs.pop("devices"), trainer_kwargs.pop("ckpt_path")
         splitter = BalancedDataSplitter(self.adata_manager, train_size=1.0, batch_size=batch_size,
                                         balance_groups=groups, **loader)
         steps = int(np.ceil(self.adata.n_obs / batch_size))
@@ -430,12 +430,6 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         from lightning.pytorch.callbacks import ModelCheckpoint
         from scvi.train._logger import SimpleLogger
 
-        from remadom.train import add_checkpointing, keep_history
-
-        trainer_kwargs["ckpt_path"] = ckpt_path
-        keep_history(trainer_kwargs)
-        add_checkpointing(trainer_kwargs, checkpoint_dir, resume)
-        ckpt_path = trainer_kwargs.pop("ckpt_path")
         callbacks = list(trainer_kwargs.get("callbacks") or [])
         trainer_kwargs.setdefault("enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks))
         trainer_kwargs.setdefault("logger", SimpleLogger())

@@ -577,11 +577,10 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if self.module.bank.shape[0]:
             kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
                                    LatentBank(lambda: self.get_latent_representation())]
-        from remadom.train import add_checkpointing, keep_history, prepare_parallel
+        from remadom.train import prepare_trainer
 
-        prepare_parallel(type(self).__name__, kwargs, num_workers)
-        keep_history(kwargs)
-        add_checkpointing(kwargs, checkpoint_dir, resume, validate=early_stopping)
+        prepare_trainer(type(self).__name__, kwargs, num_workers, checkpoint_dir, resume,
+                        validate=early_stopping)
         return super().train(max_epochs=max_epochs, batch_size=batch_size, train_size=train_size,
                              validation_size=validation_size, early_stopping=early_stopping,
                              plan_kwargs=plan_kwargs, **kwargs)

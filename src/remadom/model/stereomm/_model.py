@@ -430,21 +430,17 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size}.")
         plan_kwargs = {"lr": lr, "weight_decay": weight_decay, "n_epochs_kl_warmup": None,
                        **self._optimizer_kwargs(opt.lower(), lr, weight_decay), **(plan_kwargs or {})}
-        from remadom.train import prepare_parallel
+        from remadom.train import prepare_trainer
         from remadom.train._distributed import warn_unsharded
 
         trainer_kwargs["devices"] = devices
-        loader = prepare_parallel("STEREOMM", trainer_kwargs, num_workers, datasplitter_kwargs=False)
+        loader = prepare_trainer("STEREOMM", trainer_kwargs, num_workers, checkpoint_dir, resume,
+                                 datasplitter_kwargs=False)
         devices = trainer_kwargs.pop("devices")
         splitter = self._splitter(batch_size, shuffle=True, num_workers=loader.get("num_workers", 0))
         warn_unsharded("STEREOMM", len(splitter.batches), trainer_kwargs, "tiles (batch_size)")
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         trainer_kwargs.setdefault("check_val_every_n_epoch", None)
-        from remadom.train import add_checkpointing, keep_history
-
-        keep_history(trainer_kwargs)
-
-        add_checkpointing(trainer_kwargs, checkpoint_dir, resume)
         runner = TrainRunner(self, training_plan=plan, data_splitter=splitter, max_epochs=max_epochs,
                              accelerator=accelerator, devices=devices, **trainer_kwargs)
         self._batch_size = batch_size

@@ -494,11 +494,9 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         if max_epochs is None:
             max_epochs = int(np.clip(np.ceil(320_000 / self.adata.n_obs), 50, 400))
         plan_kwargs = {"lr": 2e-3, "weight_decay": 1e-5, **(plan_kwargs or {})}
-        from remadom.train import add_checkpointing, keep_history, prepare_parallel
+        from remadom.train import prepare_trainer
 
-        prepare_parallel("URMF", kwargs, num_workers)
-        keep_history(kwargs)
-        add_checkpointing(kwargs, checkpoint_dir, resume, validate=early_stopping)
+        prepare_trainer("URMF", kwargs, num_workers, checkpoint_dir, resume, validate=early_stopping)
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
