@@ -204,6 +204,69 @@ def test_urmf_setup_anndata_on_her2st_b1():
         URMF.setup_anndata(m, layer="X_pca")
 
 
+def _pbmc_rna() -> ad.AnnData:
+    """The RNA modality of the MIDAS PBMC mosaic as a plain AnnData: 120 cells, counts in a layer."""
+    m = md.read_h5mu(shared_file("midas_pbmc_mosaic.h5mu"))
+    a = m["rna"][::10].copy()
+    a.obs["batch"] = m.obs.loc[a.obs_names, "batch"].astype(str).to_numpy()
+    a.layers["counts"] = a.X.copy()
+    a.X = a.X.multiply(1e4 / a.X.sum(1)).tocsr().log1p()  # a normalised .X, as scVI users hold it
+    return a
+
+
+SINGLE = {MOSAICVI: ({"n_latent": 8, "n_hidden": 32, "n_layers": 1}, 8),
+          PRIORVI: ({"n_latent": 4, "n_hidden": 32, "n_layers": 1, "n_components": 3}, 4)}  # one block
+
+
+@pytest.mark.parametrize("cls", list(SINGLE), ids=lambda c: c.__name__)
+def test_setup_anndata_one_modality(cls):
+    """MOSAICVI/PRIORVI.setup_anndata(adata, layer="counts", batch_key=...) as scVI: trains, a
+    finite (n_obs, n_latent) latent equal to the one-modality MuData's; obsm/obs/layers keys
+    unchanged apart from scvi-tools' obs['_scvi_batch']; new AnnData objects are set up by replay."""
+    a = _pbmc_rna()
+    before = a.copy()
+    kwargs, n_latent = SINGLE[cls]
+    scvi.settings.seed = 0
+    cls.setup_anndata(a, layer="counts", batch_key="batch")
+    model = cls(a, **kwargs)
+    assert model.modalities == ["rna"]
+    model.train(max_epochs=2, enable_progress_bar=False)
+    z = model.get_latent_representation()
+    assert z.shape == (a.n_obs, n_latent) and z.dtype == np.float32 and np.isfinite(z).all()
+    assert set(a.obsm) == set(before.obsm) and set(a.layers) == set(before.layers)
+    assert set(a.obs.columns) == set(before.obs.columns) | {"_scvi_batch"}
+    assert not _changes(before, a), _changes(before, a)
+    np.testing.assert_allclose(model.get_latent_representation(adata=before.copy()), z, rtol=0, atol=1e-6)
+    assert set(before.obs.columns) == {"batch", "celltype"}  # the copy was set up, not `before`
+    expr = model.get_normalized_expression(adata=a, gene_list=list(a.var_names[:3]))
+    assert list(expr.columns) == list(a.var_names[:3]) and np.isfinite(expr.to_numpy()).all()
+
+    m = md.MuData({"rna": before.copy()})
+    m.obs["batch"] = before.obs["batch"].to_numpy()
+    scvi.settings.seed = 0
+    cls.setup_mudata(m, modalities=["rna"], layers={"rna": "counts"}, batch_key="batch")
+    ref = cls(m, **kwargs)
+    ref.train(max_epochs=2, enable_progress_bar=False)
+    np.testing.assert_allclose(z, ref.get_latent_representation(), rtol=0, atol=1e-6)
+
+    with pytest.raises(ValueError, match="setup_anndata"):
+        cls.setup_mudata(before)
+    with pytest.raises(ValueError, match="setup_mudata"):
+        cls.setup_anndata(m)
+    bad = before.copy()
+    with pytest.raises(ValueError, match=r"batch_key='lane' is not a column of adata\.obs"):
+        cls.setup_anndata(bad, layer="counts", batch_key="lane")
+    assert not _changes(before, bad) and "_scvi_uuid" not in bad.uns  # unchanged on error
+
+
+def test_morphovi_setup_anndata_says_what_to_call():
+    """MORPHOVI needs two modalities: setup_anndata refuses with the MuData call to make instead."""
+    a = _pbmc_rna()
+    with pytest.raises(ValueError, match=r"two modalities.*MORPHOVI\.setup_mudata"):
+        MORPHOVI.setup_anndata(a)
+    assert "_scvi_uuid" not in a.uns
+
+
 def test_morphovi_epochs_and_steps():
     """MORPHOVI counts iterations (max_iter); max_epochs and max_steps map onto them."""
     scvi.settings.seed = 0

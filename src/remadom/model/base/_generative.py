@@ -20,6 +20,8 @@ import torch
 
 from remadom.nn import LIBRARY_SIZE_LIKELIHOODS
 
+from ._mixin import modality_data
+
 #: likelihoods with counts to sample and expression frequencies to compare (nb, zinb, poisson)
 COUNT_LIKELIHOODS = LIBRARY_SIZE_LIKELIHOODS
 #: modality names taken as the expression modality when several have a count likelihood
@@ -93,18 +95,19 @@ class PosteriorPredictiveMixin:
 
     @staticmethod
     def _gene_mask(adata, modality: str, gene_list: Sequence[str] | None) -> np.ndarray:
-        """Boolean mask over ``adata[modality].var_names`` (all True when ``gene_list`` is None).
+        """Boolean mask over ``adata[modality].var_names`` (all True when ``gene_list`` is None);
+        an AnnData (one modality, ``setup_anndata``) is the modality itself.
 
         Raises
         ------
         ValueError
             ``modality`` is not a modality of the MuData; no name of ``gene_list`` is a feature.
         """
-        if modality not in adata.mod:
+        if hasattr(adata, "mod") and modality not in adata.mod:
             raise ValueError(
                 f"'{modality}' is not a modality of the MuData (mdata.mod: {list(adata.mod)})."
             )
-        names = adata[modality].var_names
+        names = modality_data(adata, modality).var_names
         if gene_list is None:
             return np.ones(len(names), dtype=bool)
         mask = np.asarray(names.isin(list(gene_list)))
@@ -360,7 +363,7 @@ class DifferentialExpressionMixin:
             raise ValueError(f"mode must be 'vanilla' or 'change', got '{mode}'.")
         adata = self._validate_anndata(adata)
         m = self._expression_modality(modality, "differential_expression")
-        has = np.asarray(adata.obs_names.isin(adata[m].obs_names))
+        has = np.asarray(adata.obs_names.isin(modality_data(adata, m).obs_names))
         present = has if observed_only else np.ones(adata.n_obs, dtype=bool)
         tests = self._de_tests(adata, groupby, group1, group2, idx1, idx2)
         model_fn = partial(
@@ -375,7 +378,7 @@ class DifferentialExpressionMixin:
         dc = DifferentialComputation(
             model_fn, self.get_latent_representation if filter_outlier_cells else None, manager
         )
-        var_names = adata[m].var_names
+        var_names = modality_data(adata, m).var_names
         results = []
         for label1, label2, sel1, sel2 in track(tests, description="DE...", disable=silent):
             sel1, sel2 = sel1 & present, sel2 & present
@@ -452,9 +455,11 @@ class DifferentialExpressionMixin:
         cells that lack it."""
         from remadom.data import get_matrix
 
-        layers = self.adata_manager.registry["setup_args"].get("layers") or {}
-        x, _, _ = get_matrix(adata[modality], layers.get(modality))
-        rows = adata[modality].obs_names.get_indexer(adata.obs_names)
+        info = self.adata_manager.registry["setup_args"]
+        layers = info.get("layers") or {info.get("modality"): info.get("layer")}  # setup_anndata
+        part = modality_data(adata, modality)
+        x, _, _ = get_matrix(part, layers.get(modality))
+        rows = part.obs_names.get_indexer(adata.obs_names)
         have = np.flatnonzero(rows >= 0)
         place = sp.csr_matrix(
             (np.ones(len(have)), (have, rows[have])), shape=(adata.n_obs, x.shape[0])

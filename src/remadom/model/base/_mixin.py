@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import numpy as np
 import torch
+from anndata import AnnData
 
 from ._manager import RemadomDataManager
 
@@ -15,6 +16,12 @@ from ._manager import RemadomDataManager
 _SCVI_UUID_KEY = "_scvi_uuid"
 _SETUP_ARGS_KEY = "setup_args"
 _SETUP_METHOD_NAME = "setup_method_name"
+
+
+def modality_data(data, modality: str) -> AnnData:
+    """Modality ``modality`` of a MuData; an AnnData (a model set up with ``setup_anndata`` has
+    one modality) is that modality itself."""
+    return data if isinstance(data, AnnData) else data[modality]
 
 
 class RemadomModelMixin:
@@ -167,6 +174,15 @@ class RemadomModelMixin:
             for tensors in loader:
                 tensors = {k: v.to(device) for k, v in tensors.items()}
                 yield tensors, self.module._get_inference_input(tensors)
+
+    def _setup_modalities(self) -> list[str]:
+        """Names of the registered modalities: ``setup_mudata``'s ``modalities``, or the one
+        ``modality`` of ``setup_anndata``."""
+        info = self.adata_manager.registry[_SETUP_ARGS_KEY]
+        return list(info["modalities"]) if info.get("modalities") else [str(info["modality"])]
+
+    #: modality ``m`` of a MuData, or the AnnData itself (:func:`modality_data`)
+    _modality_data = staticmethod(modality_data)
 
     def _data_arg(self, adata, mdata, method: str = "get_latent_representation"):
         """``adata``, or the deprecated ``mdata`` alias (with a :class:`DeprecationWarning`).

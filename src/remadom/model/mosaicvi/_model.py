@@ -14,9 +14,12 @@ from anndata import AnnData
 from mudata import MuData
 from scvi.data._manager import AnnDataManagerValidationCheck
 from scvi.data.fields import (
+    CategoricalObsField,
     MuDataCategoricalObsField,
     MuDataNumericalObsField,
     MuDataObsmField,
+    NumericalObsField,
+    ObsmField,
 )
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
@@ -67,6 +70,11 @@ _NAME_DEFAULTS = {
 }
 
 
+def _as_dict(modality: str, value) -> dict:
+    """``{modality: value}``, or ``{}`` when ``value`` is None (setup_anndata's one modality)."""
+    return {} if value is None else {modality: value}
+
+
 def _default_likelihood(m: str, x) -> str:
     lik = _NAME_DEFAULTS.get(m.lower())
     counts = is_counts(x)
@@ -75,6 +83,11 @@ def _default_likelihood(m: str, x) -> str:
     if lik is not None and (counts or lik == "gaussian"):
         return lik
     return "nb" if counts else "gaussian"
+
+
+#: scvi-tools fields of the MuData-level (MuData) or AnnData-level (AnnData) obs and obsm
+_FIELDS = {MuData: (MuDataCategoricalObsField, MuDataNumericalObsField, MuDataObsmField),
+           AnnData: (CategoricalObsField, NumericalObsField, ObsmField)}
 
 
 def _matrix(adata: AnnData, key: str | None, m: str):
@@ -105,7 +118,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
     Parameters
     ----------
     mdata
-        MuData registered with :meth:`setup_mudata`.
+        MuData registered with :meth:`setup_mudata`, or AnnData (one modality) registered with
+        :meth:`setup_anndata`.
     problem
         ``paired``, ``unpaired``, ``bridge``, ``mosaic`` (default), ``prediction`` or
         ``hierarchical``; sets ``subset_prob`` and ``heads`` (print ``MOSAICVI.preset(problem)``).
@@ -159,8 +173,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         dropout_rate: float = 0.1,
     ):
         super().__init__(mdata)
-        shared = [m for m in self.adata_manager.registry["setup_args"]["modalities"]
-                  if m in mdata.mod and mdata[m].n_obs == mdata.n_obs]
+        shared = [m for m in self._setup_modalities()
+                  if self._modality_data(mdata, m).n_obs == mdata.n_obs]
         if problem == "unpaired" and heads is None and shared:
             # a modality every cell has (e.g. link_features(as_modality=...)) aligns the modality
             # sets through its shared expert; the preset's MMD head then only costs (MOp halves,
@@ -168,7 +182,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             heads = []
         settings = preset(problem, heads=heads, subset_prob=subset_prob)
         info = self.adata_manager.registry["setup_args"]
-        self.modalities = list(info["modalities"])
+        self.modalities = self._setup_modalities()
         self.problem = problem
         built = [make_head(h) for h in settings["heads"]]
         self._validate_heads(built)
@@ -271,16 +285,106 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
 
     # ------------------------------------------------------------------ setup
     @classmethod
-    def setup_anndata(cls, adata, *args, **kwargs):
-        """Not supported: wrap the AnnData in a MuData and call :meth:`setup_mudata`.
+    @keep_unchanged_on_error
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | tuple[str, str] | None = None,
+        likelihood: str | None = None,
+        modality: str = "rna",
+        batch_key: str | None = None,
+        study_key: str | None = None,
+        time_key: str | None = None,
+        labels_key: str | None = None,
+        link_key: str | None = None,
+        _likelihoods: dict[str, str] | None = None,
+        _mean_depth: dict[str, float] | None = None,
+        _library_median: dict[str, float] | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a single-modality AnnData (one modality, named ``modality``), as scVI.
+
+        As :meth:`setup_mudata` with ``modalities=[modality]`` on a MuData holding only
+        ``adata``, registered on the AnnData itself: the data in ``.X``, ``layers[layer]`` or
+        ``obsm[layer]``, the covariates in ``adata.obs``, ``link_key`` in ``adata.obsm``. Every
+        cell has the modality. The AnnData gains only scvi-tools' ``obs["_scvi_*"]`` codes of
+        the covariates and ``uns["_scvi_uuid"]``/``uns["_scvi_manager_uuid"]``; latents have one
+        row per observation, and any AnnData with the same features can be passed to the
+        model's methods (it is set up like the training data).
+
+        Parameters
+        ----------
+        adata
+            Cells x features.
+        layer
+            A layer or ``obsm`` key (default ``.X``); for ``betabinomial`` a pair
+            ``(methylated_layer, total_layer)``.
+        likelihood
+            One of the likelihoods of :meth:`setup_mudata` (default from ``modality`` and the
+            data: ``"rna"`` counts get ``nb``).
+        modality
+            Name of the modality in the model (``modality=`` of :meth:`impute`,
+            :meth:`get_normalized_expression`, ...; it also chooses the default likelihood).
+        batch_key, study_key, time_key, labels_key
+            ``adata.obs`` columns, as in :meth:`setup_mudata`.
+        link_key
+            ``adata.obsm`` key of shared features, as in :meth:`setup_mudata`.
+        **kwargs
+            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
 
         Raises
         ------
         ValueError
-            Always, with the fix.
+            Not an AnnData (a MuData goes to :meth:`setup_mudata`); every error of
+            :meth:`setup_mudata`. The AnnData is unchanged then.
+
+        Examples
+        --------
+        >>> MOSAICVI.setup_anndata(adata, layer="counts", batch_key="batch")
+        >>> model = MOSAICVI(adata)
+        >>> model.train()
+        >>> adata.obsm["X_mosaicvi"] = model.get_latent_representation()
         """
-        raise ValueError("MOSAICVI is registered on MuData: `mdata = mudata.MuData({'rna': adata})`, "
-                         "then MOSAICVI.setup_mudata(mdata, modalities=['rna']).")
+        setup_method_args = cls._get_setup_method_args(**locals())
+        cls._check_anndata(adata, modality)
+        cls._register_mosaic(adata, setup_method_args, [modality], _as_dict(modality, layer),
+                             _as_dict(modality, likelihood), batch_key, study_key, time_key,
+                             labels_key, link_key, _likelihoods, _mean_depth, _library_median,
+                             **kwargs)
+
+    @classmethod
+    def _check_mudata(cls, mdata) -> None:
+        """Point an AnnData passed to ``setup_mudata`` to ``setup_anndata``.
+
+        Raises
+        ------
+        ValueError
+            ``mdata`` is an AnnData.
+        """
+        if isinstance(mdata, AnnData):
+            raise ValueError(
+                f"{cls.__name__}.setup_mudata needs a MuData, got an AnnData; for one modality in "
+                f"an AnnData use {cls.__name__}.setup_anndata(adata, layer=..., modality='rna')."
+            )
+
+    @classmethod
+    def _check_anndata(cls, adata, modality) -> None:
+        """Check ``setup_anndata``'s data object and modality name.
+
+        Raises
+        ------
+        ValueError
+            ``adata`` is not an AnnData (a MuData: use ``setup_mudata``); ``modality`` is not a
+            non-empty string.
+        """
+        if not isinstance(adata, AnnData):
+            raise ValueError(
+                f"{cls.__name__}.setup_anndata needs an AnnData, got {type(adata).__name__}; use "
+                f"{cls.__name__}.setup_mudata for a MuData."
+            )
+        if not isinstance(modality, str) or not modality:
+            raise ValueError(f"{cls.__name__}.setup_anndata: modality must be a non-empty string "
+                             f"(the modality's name in the model, e.g. 'rna'), got {modality!r}.")
 
     @classmethod
     @keep_unchanged_on_error
@@ -355,6 +459,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             because its data are not counts; when boolean or float16 data are read as float32.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        cls._check_mudata(mdata)
         cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
                              study_key, time_key, labels_key, link_key, _likelihoods, _mean_depth,
                              _library_median, **kwargs)
@@ -365,12 +470,18 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                          _library_median, obsm_modalities: dict[str, str] | None = None, **kwargs):
         """Validate, write and register a mosaic MuData (shared by MOSAICVI and PRIORVI).
 
-        ``obsm_modalities`` maps extra modality names to MuData-level ``obsm`` keys: blocks every
-        cell has (e.g. PRIORVI's standardised coordinates), Gaussian by default.
+        An AnnData (``setup_anndata``) is registered as the one modality ``modalities[0]``
+        that every cell has, with AnnData-level fields. ``obsm_modalities`` maps extra modality
+        names to MuData-level ``obsm`` keys: blocks every cell has (e.g. PRIORVI's standardised
+        coordinates), Gaussian by default.
         """
-        modalities = check_modalities(mdata, modalities)
-        check_unique_names(mdata, modalities)
-        check_n_obs(mdata.n_obs, 2, "the MuData", "training normalises over minibatches of cells")
+        single = isinstance(mdata, AnnData)  # setup_anndata: one modality, the AnnData itself
+        owner = "adata" if single else "mdata"
+        if not single:
+            modalities = check_modalities(mdata, modalities)
+        check_unique_names(mdata, None if single else modalities)
+        check_n_obs(mdata.n_obs, 2, "the AnnData" if single else "the MuData",
+                    "training normalises over minibatches of cells")
         obsm_modalities = dict(obsm_modalities or {})
         layers = dict(layers or {})
         # on load / new data the resolved likelihoods of training are reused
@@ -379,34 +490,35 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             unknown = set(d) - set(modalities) - set(obsm_modalities)
             if unknown:
                 raise ValueError(f"`{name}` names modalities not in `modalities`: {sorted(unknown)}.")
-        mask = presence_mask(mdata, modalities)
-        for name in obsm_modalities:
-            mask[name] = True
+        mask = pd.DataFrame(True, index=mdata.obs_names, columns=modalities) if single else \
+            presence_mask(mdata, modalities)
+        for extra in obsm_modalities:
+            mask[extra] = True
         for key, what in ((batch_key, "batch_key"), (study_key, "study_key"), (time_key, "time_key"),
                           (labels_key, "labels_key")):
             if key is None:
                 continue
             if key not in mdata.obs:
-                raise ValueError(f"{what}='{key}' is not a column of mdata.obs; columns: {list(mdata.obs)}.")
+                raise ValueError(f"{what}='{key}' is not a column of {owner}.obs; columns: {list(mdata.obs)}.")
             if mdata.obs[key].isna().any():
                 raise ValueError(
-                    f"{what}='{key}' has {int(mdata.obs[key].isna().sum())} NaN values in mdata.obs; "
+                    f"{what}='{key}' has {int(mdata.obs[key].isna().sum())} NaN values in {owner}.obs; "
                     "fill them (e.g. with 'unknown') or drop those cells."
                 )
         if link_key is not None:
             if link_key not in mdata.obsm:
-                raise ValueError(f"link_key='{link_key}' is not in mdata.obsm; build it with "
+                raise ValueError(f"link_key='{link_key}' is not in {owner}.obsm; build it with "
                                  "remadom.pp.link_features(mdata, ...).")
             link = mdata.obsm[link_key]
             if link.shape[0] != mdata.n_obs:
-                raise ValueError(f"mdata.obsm['{link_key}'] has {link.shape[0]} rows, not n_obs={mdata.n_obs}.")
-            check_finite(link, "(MuData)", f"obsm['{link_key}']")
+                raise ValueError(f"{owner}.obsm['{link_key}'] has {link.shape[0]} rows, not n_obs={mdata.n_obs}.")
+            check_finite(link, "(AnnData)" if single else "(MuData)", f"obsm['{link_key}']")
         if time_key is not None and not pd.api.types.is_numeric_dtype(mdata.obs[time_key]):
             raise ValueError(f"time_key='{time_key}' must be numeric; convert it with pd.to_numeric.")
 
         resolved, data, mean_depth, lib_median, signature = {}, {}, {}, {}, {}
         for m in [*modalities, *obsm_modalities]:
-            a = mdata[m] if m in modalities else None
+            a = cls._modality_data(mdata, m) if m in modalities else None
             key = layers.get(m)
             total = None
             if a is None and isinstance(obsm_modalities[m], str):
@@ -467,7 +579,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                 mean_depth[m] = float(np.asarray(x.sum(1)).mean()) or 1.0
             lib_median[m] = float(np.median(np.asarray(x.sum(1)).ravel())) if lik in LIBRARY_SIZE_LIKELIHOODS else 1.0
 
-        setup_method_args["setup_args"]["modalities"] = modalities
+        if not single:  # setup_anndata records its one modality as modality=
+            setup_method_args["setup_args"]["modalities"] = modalities
         setup_method_args["setup_args"]["_likelihoods"] = resolved
         setup_method_args["setup_args"]["_mean_depth"] = dict(_mean_depth or mean_depth)
         setup_method_args["setup_args"]["_library_median"] = dict(_library_median or lib_median)
@@ -478,7 +591,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         # first, so that load onto other features fails with its message; inductive: other cells are fine
         fields = [DataSignatureField(signature, check_obs=False, model_name=cls.__name__)]
         for m in [*modalities, *obsm_modalities]:
-            rows = pos.loc[mdata[m].obs_names].to_numpy() if m in modalities else np.arange(n_obs)
+            rows = np.arange(n_obs) if single or m not in modalities else \
+                pos.loc[mdata[m].obs_names].to_numpy()
             x, total = data[m]
             # held by the model (DerivedField), not written to the MuData
             fields.append(DerivedField(m, pad_rows(x, rows, n_obs)))
@@ -488,16 +602,17 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         # row index of each cell (heads that read a graph or the latent bank need it)
         fields.append(DerivedField(MOSAICVI_REGISTRY_KEYS.INDEX_KEY,
                                    np.arange(n_obs, dtype=np.float32)[:, None]))
+        categorical, numerical, obsm = _FIELDS[AnnData if single else MuData]
         if link_key is not None:
-            fields.append(MuDataObsmField(MOSAICVI_REGISTRY_KEYS.LINK_KEY, link_key))
+            fields.append(obsm(MOSAICVI_REGISTRY_KEYS.LINK_KEY, link_key))
         if batch_key is not None:
-            fields.append(MuDataCategoricalObsField(MOSAICVI_REGISTRY_KEYS.BATCH_KEY, batch_key))
+            fields.append(categorical(MOSAICVI_REGISTRY_KEYS.BATCH_KEY, batch_key))
         if study_key is not None:
-            fields.append(MuDataCategoricalObsField(MOSAICVI_REGISTRY_KEYS.STUDY_KEY, study_key))
+            fields.append(categorical(MOSAICVI_REGISTRY_KEYS.STUDY_KEY, study_key))
         if labels_key is not None:
-            fields.append(MuDataCategoricalObsField(MOSAICVI_REGISTRY_KEYS.LABELS_KEY, labels_key))
+            fields.append(categorical(MOSAICVI_REGISTRY_KEYS.LABELS_KEY, labels_key))
         if time_key is not None:
-            fields.append(MuDataNumericalObsField(MOSAICVI_REGISTRY_KEYS.TIME_KEY, time_key))
+            fields.append(numerical(MOSAICVI_REGISTRY_KEYS.TIME_KEY, time_key))
         # every field reads MuData-level obs/obsm, so modalities may cover different cells
         cls._register(mdata, fields, setup_method_args,
                       AnnDataManagerValidationCheck(check_fully_paired_mudata=False), **kwargs)
@@ -723,7 +838,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         out = AnnData(
             X=torch.cat(means).numpy(),
             obs=pd.DataFrame({"n_source_modalities": torch.cat(n_src).numpy().astype(int)}, index=obs_names),
-            var=pd.DataFrame(index=mdata[target].var_names.copy()),
+            var=pd.DataFrame(index=self._modality_data(mdata, target).var_names.copy()),
         )
         out.layers["std"] = torch.cat(stds).numpy()
         out.uns["impute"] = {"target": target, "source": use, "n_samples": n_samples,
@@ -896,7 +1011,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         out = out.mean(0)
         if return_numpy:
             return out
-        return pd.DataFrame(out, index=mdata.obs_names[idx], columns=mdata[m].var_names[genes])
+        return pd.DataFrame(out, index=mdata.obs_names[idx], columns=self._modality_data(mdata, m).var_names[genes])
 
     def _posterior_predictive_batches(self, adata, indices, n_samples: int, batch_size: int, modality: str):
         """Per minibatch, ``modality``'s likelihood with ``z_bio`` from the cell's full PoE and

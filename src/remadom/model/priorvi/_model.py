@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import torch
+from anndata import AnnData
 from mudata import MuData
 from scvi.model.base import BaseModelClass
 
@@ -18,6 +19,7 @@ from remadom.data import (
     presence_mask,
 )
 from remadom.model.mosaicvi import MOSAICVI
+from remadom.model.mosaicvi._model import _as_dict
 from remadom.nn import PRIORS
 
 from ._constants import PRIORVI_REGISTRY_KEYS
@@ -43,7 +45,8 @@ class PRIORVI(MOSAICVI):
     Parameters
     ----------
     mdata
-        MuData registered with :meth:`setup_mudata`.
+        MuData registered with :meth:`setup_mudata`, or AnnData (one modality) registered with
+        :meth:`setup_anndata`.
     prior
         ``"mog"`` (mixture of Gaussians, default), ``"vamp"`` (VampPrior) or ``"normal"``.
     n_components
@@ -91,7 +94,7 @@ class PRIORVI(MOSAICVI):
             raise ValueError(f"unknown fusion '{fusion}'; choose one of {FUSIONS}.")
         BaseModelClass.__init__(self, mdata)
         info = self.adata_manager.registry["setup_args"]
-        self.modalities = list(info["modalities"]) + ([_SPATIAL] if info.get("spatial_key") else [])
+        self.modalities = self._setup_modalities() + ([_SPATIAL] if info.get("spatial_key") else [])
         self.problem = None
         self.settings = {"prior": prior, "n_components": n_components, "fusion": fusion}
         lik = dict(info["_likelihoods"])
@@ -178,6 +181,7 @@ class PRIORVI(MOSAICVI):
             MuData is unchanged then.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        cls._check_mudata(mdata)
         modalities = check_modalities(mdata, modalities)
         check_unique_names(mdata, modalities)
         if len(modalities) > 1:
@@ -188,24 +192,93 @@ class PRIORVI(MOSAICVI):
                     "PRIORVI learns the joint latent from cells that have several modalities. Check "
                     "that obs names match across modalities, or use MOSAICVI(problem='unpaired')."
                 )
+        cls._register_priorvi(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
+                              spatial_key, _likelihoods, _mean_depth, _library_median, kwargs)
+
+    @classmethod
+    @keep_unchanged_on_error
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        likelihood: str | None = None,
+        modality: str = "rna",
+        batch_key: str | None = None,
+        spatial_key: str | None = None,
+        _likelihoods: dict[str, str] | None = None,
+        _mean_depth: dict[str, float] | None = None,
+        _library_median: dict[str, float] | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a single-modality AnnData (one modality, named ``modality``), as scVI.
+
+        As :meth:`setup_mudata` with ``modalities=[modality]`` on a MuData holding only
+        ``adata``, registered on the AnnData itself: the data in ``.X``, ``layers[layer]`` or
+        ``obsm[layer]``, the batches in ``adata.obs[batch_key]`` and, with ``spatial_key``, the
+        coordinates ``adata.obsm[spatial_key]`` as the ``"spatial"`` modality. The AnnData gains
+        only scvi-tools' ``obs["_scvi_*"]`` batch codes and ``uns["_scvi_uuid"]``/
+        ``uns["_scvi_manager_uuid"]``.
+
+        Parameters
+        ----------
+        adata
+            Cells x features.
+        layer
+            A layer or ``obsm`` key (default ``.X``).
+        likelihood
+            As in :meth:`setup_mudata` (default from ``modality`` and the data: ``"rna"``
+            counts get ``nb``).
+        modality
+            Name of the modality in the model (``modality=`` of the outputs).
+        batch_key
+            ``adata.obs`` column of batches (``z_tech``).
+        spatial_key
+            ``adata.obsm`` key of the coordinates to register as the ``"spatial"`` modality.
+        **kwargs
+            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
+
+        Raises
+        ------
+        ValueError
+            Not an AnnData (a MuData goes to :meth:`setup_mudata`); ``modality`` named
+            ``"spatial"`` with ``spatial_key``; every error of :meth:`setup_mudata`. The AnnData
+            is unchanged then.
+
+        Examples
+        --------
+        >>> PRIORVI.setup_anndata(adata, layer="counts", batch_key="batch")
+        >>> model = PRIORVI(adata, prior="mog")
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        cls._check_anndata(adata, modality)
+        cls._register_priorvi(adata, setup_method_args, [modality], _as_dict(modality, layer),
+                              _as_dict(modality, likelihood), batch_key, spatial_key, _likelihoods,
+                              _mean_depth, _library_median, kwargs)
+
+    @classmethod
+    def _register_priorvi(cls, data, setup_method_args, modalities, layers, likelihoods, batch_key,
+                          spatial_key, _likelihoods, _mean_depth, _library_median, kwargs) -> None:
+        """Add the optional ``"spatial"`` modality (standardised ``data.obsm[spatial_key]``, held
+        by the model) and register with MOSAICVI's mosaic data layer."""
+        name = "adata" if isinstance(data, AnnData) else "mdata"
         obsm_modalities = None
         if spatial_key is not None:
             if _SPATIAL in modalities:
-                raise ValueError(f"a MuData modality is already named '{_SPATIAL}'; rename it or "
+                raise ValueError(f"a modality is already named '{_SPATIAL}'; rename it or "
                                  "drop spatial_key.")
-            if spatial_key not in mdata.obsm:
+            if spatial_key not in data.obsm:
                 raise ValueError(
-                    f"spatial_key='{spatial_key}' but mdata.obsm has no '{spatial_key}': the spatial "
-                    "modality needs the (n_obs, 2) coordinates at the MuData level "
-                    f"(mdata.obsm['{spatial_key}'] = coords; remadom.data.spatial_graph(mdata) copies "
-                    "them up from the modalities' obsm), or pass spatial_key=None."
+                    f"spatial_key='{spatial_key}' but {name}.obsm has no '{spatial_key}': the spatial "
+                    f"modality needs the (n_obs, 2) coordinates there ({name}.obsm['{spatial_key}'] = "
+                    "coords; for a MuData, remadom.data.spatial_graph(mdata) copies them up from the "
+                    "modalities' obsm), or pass spatial_key=None."
                 )
-            xy = check_coordinates(mdata.obsm[spatial_key], mdata.n_obs, f"mdata.obsm['{spatial_key}']")
+            xy = check_coordinates(data.obsm[spatial_key], data.n_obs, f"{name}.obsm['{spatial_key}']")
             sd = xy.std(0)
             sd[sd == 0] = 1.0
             staged = ((xy - xy.mean(0)) / sd).astype(np.float32)  # held by the model
-            obsm_modalities = {_SPATIAL: (staged, f"mdata.obsm['{spatial_key}'] (standardised)")}
-        cls._register_mosaic(mdata, setup_method_args, modalities, layers, likelihoods, batch_key,
+            obsm_modalities = {_SPATIAL: (staged, f"{name}.obsm['{spatial_key}'] (standardised)")}
+        cls._register_mosaic(data, setup_method_args, modalities, layers, likelihoods, batch_key,
                              None, None, None, None, _likelihoods, _mean_depth, _library_median,
                              obsm_modalities=obsm_modalities, **kwargs)
 

@@ -117,7 +117,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         super().__init__(mdata)
         self.readout_hops = int(readout_hops)
         info = self.adata_manager.registry["setup_args"]
-        self.modalities = list(info.get("modalities") or [info["modality"]])
+        self.modalities = self._setup_modalities()
         likelihoods = self._likelihoods_from_registry()
         n_graphs = 2 if info["use_feature_graph"] else 1
         n_inputs, n_outputs = {}, {}
