@@ -26,6 +26,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import spatial_domains as sd  # noqa: E402
+from _results import write_merged  # noqa: E402
 
 CSV = HERE / "results" / "domain_refinement.csv"
 METHODS = {
@@ -87,13 +88,7 @@ def main():
                 for r in scores(emb, sec, seed, graph):
                     rows.append({"section": section, "method": method, "seed": seed, "fit_s": fit_s} | r)
                 print(section, method, seed, f"{fit_s:.1f} s", rows[-4:], flush=True)
-                out = pd.DataFrame(rows)
-                if CSV.exists():
-                    old = pd.read_csv(CSV)
-                    key = ["section", "method", "seed"]
-                    old = old[~old.set_index(key).index.isin(out.set_index(key).index)]
-                    out = pd.concat([old, out])
-                out.to_csv(CSV, index=False)
+                write_merged(rows, CSV, ["section", "method", "seed"])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import spatial_domains as sd  # noqa: E402
+from _results import write_merged  # noqa: E402
 
 CSV = HERE / "results" / "stereomm_ablation.csv"
 #: name -> keyword arguments of ``spatial_domains.run_stereomm`` (``setup_kwargs`` for
@@ -72,13 +73,7 @@ def main():
                         emb, sec["labels"], sec["k"], seed, graph)
                     rows.append(row)
                     print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-                out = pd.DataFrame(rows)
-                if CSV.exists():
-                    old = pd.read_csv(CSV)
-                    key = ["section", "setting", "seed"]
-                    old = old[~old.set_index(key).index.isin(out.set_index(key).index)]
-                    out = pd.concat([old, out])
-                out.to_csv(CSV, index=False)
+                write_merged(rows, CSV, ["section", "setting", "seed"])
 
 
 if __name__ == "__main__":

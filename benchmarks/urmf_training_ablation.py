@@ -25,6 +25,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import spatial_domains as sd  # noqa: E402
+from _results import write_merged  # noqa: E402
 
 CSV = HERE / "results" / "urmf_training_ablation.csv"
 #: name -> train() keyword arguments; "default" is URMF.train() as documented.
@@ -74,13 +75,7 @@ def main():
                        "fit_s": fit_s} | sd.score(z, sec["labels"], sec["k"], seed, graph)
                 rows.append(row)
                 print(row, flush=True)
-                out = pd.DataFrame(rows)
-                if CSV.exists():
-                    old = pd.read_csv(CSV)
-                    key = ["section", "setting", "seed"]
-                    old = old[~old.set_index(key).index.isin(out.set_index(key).index)]
-                    out = pd.concat([old, out])
-                out.to_csv(CSV, index=False)
+                write_merged(rows, CSV, ["section", "setting", "seed"])
 
 
 if __name__ == "__main__":
