@@ -46,3 +46,24 @@ def test_byte_dropout_rejects_bad_rate(p):
 
     with pytest.raises(ValueError, match=r"dropout rate p must be in \[0, 1\)"):
         ByteDropout(p)
+
+
+def test_compiles_without_graph_breaks():
+    """torch.compile(fullgraph=True) of dropout + the KL term: a graph break raises here."""
+    torch = pytest.importorskip("torch")
+    from torch.distributions import Normal, kl_divergence
+
+    from remadom.nn import ByteDropout, kl_standard_normal
+
+    layer = ByteDropout(0.5).train()
+
+    def step(x, mu, sigma):
+        q = Normal(mu, sigma, validate_args=False)
+        return layer(x).sum() + kl_standard_normal(q).sum()
+
+    x, mu, sigma = torch.ones(8, 16), torch.randn(8, 4), torch.rand(8, 4) + 0.1
+    out = torch.compile(step, fullgraph=True, backend="eager")(x, mu, sigma)
+    assert torch.isfinite(out)
+    prior = Normal(torch.zeros_like(mu), torch.ones_like(mu), validate_args=False)
+    expected = kl_divergence(Normal(mu, sigma, validate_args=False), prior).sum(-1)
+    assert torch.equal(kl_standard_normal(Normal(mu, sigma, validate_args=False)), expected)  # same arithmetic

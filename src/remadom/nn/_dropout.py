@@ -19,8 +19,9 @@ class ByteDropout(nn.Module):
     ``ceil(numel / 8)`` 64-bit integers from the same generator (one draw gives eight bytes),
     reads them as ``numel`` uniform bytes ``b`` and keeps an element when ``b >= k``, with
     ``k = round(256 p)``; kept elements are scaled by ``1 / (1 - k / 256)``. Forward plus backward
-    is about three times faster than ``F.dropout`` on CPU. On other devices it calls
-    ``F.dropout`` with the same effective rate.
+    is about three times faster than ``F.dropout`` on CPU. On other devices, and inside
+    ``torch.compile`` (whose inductor backend fuses ``F.dropout`` into its own kernels; the byte
+    view is a graph break), it calls ``F.dropout`` with the same effective rate.
 
     The effective rate is ``p`` rounded to a multiple of 1/256 (``p = 0.1`` drops 26/256 =
     10.2% of the elements). Masks follow PyTorch's global seed (``scvi.settings.seed``), so a
@@ -48,7 +49,7 @@ class ByteDropout(nn.Module):
         """Drop elements of ``x`` (any shape) in training mode; same shape out."""
         if not self.training or self.threshold == 0:
             return x
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or torch.compiler.is_compiling():
             return F.dropout(x, self.p, training=True)
         n = x.numel()
         words = torch.empty(-(-n // 8), dtype=torch.int64).random_(_INT64_LOW, _INT64_HIGH)
