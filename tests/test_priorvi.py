@@ -114,3 +114,31 @@ def test_bad_input_errors_leave_mudata_unchanged(mosaic):
         PRIORVI(mosaic, n_components=0)
     with pytest.raises(ValueError, match="unknown fusion"):
         PRIORVI(mosaic, fusion="sum")
+
+
+def test_init_goes_through_mosaicvi_init(mosaic, monkeypatch):
+    """PRIORVI builds its model through MOSAICVI.__init__ and overrides only _build_module;
+    save/load keeps PRIORVI's own arguments, and an object not set up for the model is set up
+    by the inherited _validate_anndata replay."""
+    from remadom.model import MOSAICVI
+
+    calls = []
+    parent_init = MOSAICVI.__init__
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        parent_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(MOSAICVI, "__init__", spy)
+    PRIORVI.setup_mudata(mosaic, modalities=["rna", "adt"], spatial_key="spatial")
+    model = PRIORVI(mosaic, prior="vamp", n_components=3, fusion="attention", n_latent=3, n_hidden=16)
+    assert len(calls) == 1 and calls[0]["problem"] is None and calls[0]["n_latent"] == 3
+    assert "_build_module" in vars(PRIORVI) and "_validate_anndata" not in vars(PRIORVI)
+    assert model.init_params_["non_kwargs"] == {
+        "prior": "vamp", "n_components": 3, "fusion": "attention", "n_latent": 3, "n_latent_tech": 4,
+        "n_hidden": 16, "n_layers": 2, "dropout_rate": 0.1}
+    assert model.module.prior_name == "vamp" and model.module.fusion == "attention"
+    assert model.problem is None and model.settings["n_components"] == 3
+    assert "prior=vamp (K=3)" in model._model_summary_string
+    other = mosaic.copy()  # not set up: replayed with the training setup
+    assert model.get_latent_representation(other).shape == (mosaic.n_obs, 3)

@@ -173,17 +173,35 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         dropout_rate: float = 0.1,
     ):
         super().__init__(mdata)
-        shared = [m for m in self._setup_modalities()
-                  if self._modality_data(mdata, m).n_obs == mdata.n_obs]
+        self.modalities = self._setup_modalities()
+        self.problem = problem
+        self.module = self._build_module(problem, heads, subset_prob, n_latent=n_latent,
+                                         n_latent_tech=n_latent_tech, n_hidden=n_hidden,
+                                         n_layers=n_layers, dropout_rate=dropout_rate)
+        self.init_params_ = self._get_init_params(locals())
+
+    def _build_module(self, problem: str | None, heads: list | None, subset_prob: float | None,
+                      **sizes) -> MOSAICVIModule:
+        """The module of this model (the one step a subclass overrides), its ``settings`` and summary.
+
+        MOSAICVI: the problem preset (with ``heads``, ``subset_prob`` overrides) gives the alignment
+        heads, validated against the registry, and the subset draw probability.
+
+        Parameters
+        ----------
+        problem, heads, subset_prob
+            As in :class:`MOSAICVI`.
+        **sizes
+            ``n_latent``, ``n_latent_tech``, ``n_hidden``, ``n_layers``, ``dropout_rate``.
+        """
+        shared = [m for m in self.modalities
+                  if self._modality_data(self.adata, m).n_obs == self.adata.n_obs]
         if problem == "unpaired" and heads is None and shared:
             # a modality every cell has (e.g. link_features(as_modality=...)) aligns the modality
             # sets through its shared expert; the preset's MMD head then only costs (MOp halves,
             # 3 seeds: FOSCTTM 0.197 without it, 0.215 with it)
             heads = []
         settings = preset(problem, heads=heads, subset_prob=subset_prob)
-        info = self.adata_manager.registry["setup_args"]
-        self.modalities = self._setup_modalities()
-        self.problem = problem
         built = [make_head(h) for h in settings["heads"]]
         self._validate_heads(built)
         if len(self.modalities) > 1 and not built and MOSAICVI_REGISTRY_KEYS.LINK_KEY not in self.adata_manager.data_registry:
@@ -195,35 +213,19 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                     "Add paired cells, a shared modality or link_key= (remadom.pp.link_features), "
                     "or a head (problem='unpaired' adds an MMD head).",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-        n_cats = [len(self.adata_manager.get_state_registry(key).categorical_mapping)
-                  for key in MOSAICVI_REGISTRY_KEYS.covariate_keys if key in self.adata_manager.data_registry]
-        n_inputs, n_outputs = {}, {}
-        lik = dict(info["_likelihoods"])
-        for m in self.modalities:
-            n_outputs[m] = self.adata_manager.get_from_registry(m).shape[1]
-            n_inputs[m] = 2 * n_outputs[m] if lik[m] == "betabinomial" else n_outputs[m]
-        self.module = self._module_cls(
-            modalities=self.modalities,
-            n_inputs=n_inputs,
-            n_outputs=n_outputs,
-            likelihoods=lik,
-            n_cats_tech=n_cats,
-            n_latent=n_latent,
-            n_latent_tech=n_latent_tech,
-            n_hidden=n_hidden,
-            n_layers=n_layers,
-            dropout_rate=dropout_rate,
+        module = self._module_cls(
+            **self._data_module_kwargs(),
+            **sizes,
             subset_prob=settings["subset_prob"],
             heads=built,
-            mean_depth=info["_mean_depth"],
-            n_obs_bank=mdata.n_obs if any("bank" in h.requires for h in built) else 0,
+            n_obs_bank=self.adata.n_obs if any("bank" in h.requires for h in built) else 0,
         )
         self.settings = {**settings, "heads": [repr(h) for h in built]}
         self._model_summary_string = (
-            f"MOSAICVI ({problem}): modalities={self.modalities}, likelihoods={lik}, "
-            f"n_latent={n_latent}, z_tech={self.module.n_latent_tech}, "
+            f"MOSAICVI ({problem}): modalities={self.modalities}, likelihoods={module.likelihoods}, "
+            f"n_latent={sizes['n_latent']}, z_tech={module.n_latent_tech}, "
             f"subset_prob={settings['subset_prob']}, heads={[h.name for h in built]}"
         )
         if problem == "unpaired" and not shared:
@@ -234,9 +236,21 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                 "remadom.pp.link_features(mdata, rna='rna', other='atac', as_modality='gene'), "
                 "and register it (FOSCTTM 0.20 there; the preset then drops its MMD head).",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        self.init_params_ = self._get_init_params(locals())
+        return module
+
+    def _data_module_kwargs(self) -> dict:
+        """Module arguments read from the registry: ``modalities`` (``self.modalities``), their
+        input and output widths, likelihoods, technical covariate sizes and ``mean_depth``."""
+        info = self.adata_manager.registry["setup_args"]
+        lik = dict(info["_likelihoods"])
+        n_outputs = {m: self.adata_manager.get_from_registry(m).shape[1] for m in self.modalities}
+        n_inputs = {m: (2 if lik[m] == "betabinomial" else 1) * n_outputs[m] for m in self.modalities}
+        n_cats = [len(self.adata_manager.get_state_registry(key).categorical_mapping)
+                  for key in MOSAICVI_REGISTRY_KEYS.covariate_keys if key in self.adata_manager.data_registry]
+        return dict(modalities=self.modalities, n_inputs=n_inputs, n_outputs=n_outputs, likelihoods=lik,
+                    n_cats_tech=n_cats, mean_depth=info["_mean_depth"])
 
     def _validate_heads(self, heads: list[AlignmentHead]) -> None:
         reg = self.adata_manager.data_registry

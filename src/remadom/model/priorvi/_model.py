@@ -9,7 +9,6 @@ import pandas as pd
 import torch
 from anndata import AnnData
 from mudata import MuData
-from scvi.model.base import BaseModelClass
 
 from remadom.data import (
     check_coordinates,
@@ -92,30 +91,29 @@ class PRIORVI(MOSAICVI):
             raise ValueError(f"n_components must be an int >= 1, got {n_components!r}.")
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion '{fusion}'; choose one of {FUSIONS}.")
-        BaseModelClass.__init__(self, mdata)
-        info = self.adata_manager.registry["setup_args"]
-        self.modalities = self._setup_modalities() + ([_SPATIAL] if info.get("spatial_key") else [])
-        self.problem = None
+        # read by _build_module, which MOSAICVI.__init__ calls (PRIORVI has no problem presets)
         self.settings = {"prior": prior, "n_components": n_components, "fusion": fusion}
-        lik = dict(info["_likelihoods"])
-        n_cats = [len(self.adata_manager.get_state_registry(PRIORVI_REGISTRY_KEYS.BATCH_KEY).categorical_mapping)] \
-            if PRIORVI_REGISTRY_KEYS.BATCH_KEY in self.adata_manager.data_registry else []
-        n_outputs = {m: self.adata_manager.get_from_registry(m).shape[1] for m in self.modalities}
-        n_inputs = {m: (2 if lik[m] == "betabinomial" else 1) * n_outputs[m] for m in self.modalities}
-        module_kwargs = dict(
-            modalities=self.modalities, n_inputs=n_inputs, n_outputs=n_outputs, likelihoods=lik,
-            n_cats_tech=n_cats, n_latent=n_latent, n_latent_tech=n_latent_tech, n_hidden=n_hidden,
-            n_layers=n_layers, dropout_rate=dropout_rate, mean_depth=info["_mean_depth"],
-            prior=prior, n_components=n_components, fusion=fusion,
-        )
-        if prior == "vamp":
-            module_kwargs["pseudo_inputs"] = self._pseudo_inputs(n_components, lik)
-        self.module = self._module_cls(**module_kwargs)
-        self._model_summary_string = (
-            f"PRIORVI: modalities={self.modalities}, likelihoods={lik}, prior={prior} "
-            f"(K={n_components}), fusion={fusion}, n_latent per modality={n_latent}"
-        )
+        super().__init__(mdata, problem=None, n_latent=n_latent, n_latent_tech=n_latent_tech,
+                         n_hidden=n_hidden, n_layers=n_layers, dropout_rate=dropout_rate)
         self.init_params_ = self._get_init_params(locals())
+
+    def _build_module(self, problem, heads, subset_prob, **sizes) -> PRIORVIModule:
+        """PRIORVI's module: the learned priors of ``self.settings`` instead of MOSAICVI's problem
+        preset (``problem``, ``heads``, ``subset_prob`` are None); the ``"spatial"`` modality
+        joins ``self.modalities`` when ``spatial_key`` was registered, and a VampPrior starts
+        from pseudo-inputs drawn from the data (:meth:`_pseudo_inputs`)."""
+        if self.adata_manager.registry["setup_args"].get("spatial_key"):
+            self.modalities.append(_SPATIAL)
+        data_kwargs = self._data_module_kwargs()
+        prior, n_components, fusion = (self.settings[k] for k in ("prior", "n_components", "fusion"))
+        if prior == "vamp":
+            data_kwargs["pseudo_inputs"] = self._pseudo_inputs(n_components, data_kwargs["likelihoods"])
+        self._model_summary_string = (
+            f"PRIORVI: modalities={self.modalities}, likelihoods={data_kwargs['likelihoods']}, "
+            f"prior={prior} (K={n_components}), fusion={fusion}, "
+            f"n_latent per modality={sizes['n_latent']}"
+        )
+        return self._module_cls(**data_kwargs, **sizes, **self.settings)
 
     def _pseudo_inputs(self, k: int, lik: dict) -> dict[str, torch.Tensor]:
         """VampPrior initialisation: the encoder inputs of ``k`` random cells having each modality."""
