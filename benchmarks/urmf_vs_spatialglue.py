@@ -12,7 +12,7 @@ n x n graphs) or exceeds the time limit is recorded as such.
 
 Install SpatialGlue beside remadom with ``pip install --no-deps SpatialGlue`` (``nox -s bench``).
 
-Usage: python benchmarks/urmf_vs_spatialglue.py [--sizes 1296,10000,50000,100000] [--epochs N]
+Usage: python benchmarks/urmf_vs_spatialglue.py [--sizes 1296,10000,50000,100000] [--epochs N] [--compile]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _rss_gb() -> float:
     return psutil.Process().memory_info().rss / 1024**3
 
 
-def run_urmf(n_spots, epochs, data, batch_size=None):
+def run_urmf(n_spots, epochs, data, batch_size=None, compile_module=False):
     import anndata as ad
     import mudata as md
     import scvi
@@ -89,6 +89,10 @@ def run_urmf(n_spots, epochs, data, batch_size=None):
     remadom.model.URMF.setup_mudata(m, modalities=["rna", "adt"],
                                     layers={"rna": "X_feat", "adt": "X_feat"})
     model = remadom.model.URMF(m)
+    if compile_module:  # torch.compile (inductor) of the module's training forward + loss
+        import torch
+
+        model.module.forward = torch.compile(model.module.forward)
     kw = {} if batch_size is None else {"batch_size": batch_size}
     model.train(max_epochs=epochs, enable_progress_bar=False, logger=False,
                 enable_checkpointing=False, **kw)  # epochs None: URMF's default
@@ -97,7 +101,7 @@ def run_urmf(n_spots, epochs, data, batch_size=None):
     return {"seconds": time.time() - t0, "import_gb": base}
 
 
-def run_spatialglue(n_spots, epochs, data, batch_size=None):
+def run_spatialglue(n_spots, epochs, data, batch_size=None, compile_module=False):  # noqa: ARG001
     import anndata as ad
     import torch
     from SpatialGlue.preprocess import construct_neighbor_graph
@@ -119,8 +123,8 @@ def run_spatialglue(n_spots, epochs, data, batch_size=None):
     return {"seconds": time.time() - t0, "import_gb": base}
 
 
-def measure(fn_name, n_spots, epochs, data, timeout, mem_limit_gb=20.0, batch_size=None):
-    r = _isolate.measure("urmf_vs_spatialglue", fn_name, (n_spots, epochs, data, batch_size), timeout,
+def measure(fn_name, n_spots, epochs, data, timeout, mem_limit_gb=20.0, batch_size=None, compile_module=False):
+    r = _isolate.measure("urmf_vs_spatialglue", fn_name, (n_spots, epochs, data, batch_size, compile_module), timeout,
                          mem_limit_gb)
     res = r["result"] if isinstance(r["result"], dict) else {"seconds": float("nan"), "import_gb": float("nan")}
     return {**res, "status": r["status"], "peak_gb": r["peak_gb"],
@@ -138,6 +142,8 @@ def main():
     ap.add_argument("--out", default="urmf_vs_spatialglue.json")
     ap.add_argument("--mem-limit-gb", type=float, default=20.0)
     ap.add_argument("--batch-size", type=int, default=None, help="URMF batch size (default: URMF's)")
+    ap.add_argument("--compile", action="store_true",
+                    help="URMF: torch.compile the module's forward (compile time is counted)")
     a = ap.parse_args()
     rows = []
     print("epochs:", a.epochs or "each tool's default (SpatialGlue 600 full-graph epochs; URMF max_epochs=None)")
@@ -147,7 +153,7 @@ def main():
     for n in map(int, a.sizes.split(",")):
         res = {}
         for tool in a.tools.split(","):
-            r = measure(f"run_{tool}", n, a.epochs, a.data, a.timeout, a.mem_limit_gb, a.batch_size)
+            r = measure(f"run_{tool}", n, a.epochs, a.data, a.timeout, a.mem_limit_gb, a.batch_size, a.compile)
             res[tool] = r
             rows.append({"n_spots": n, "tool": tool, **r})
             print(f"{n:>8} {tool:>12} {r['seconds']:>9.1f} {r['peak_gb']:>8.2f} {r['net_gb']:>7.2f}  "
