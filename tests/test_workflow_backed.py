@@ -104,6 +104,41 @@ def test_fit_backed_mosaicvi(tmp_path, pbmc_file, capsys):
     assert _sha256(pbmc_file) == before
 
 
+def _tree_sha256(folder) -> dict:
+    return {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.shared_data
+def test_fit_backed_mosaicvi_from_a_zarr_store(tmp_path, pbmc_file, capsys):
+    """A MuData .zarr store with data.backed: .X stays in the store (read_zarr_lazy), the store
+    is unchanged after the run, and the latent is that of the same cells in memory."""
+    from anndata.abc import CSRDataset
+
+    store = tmp_path / "pbmc.zarr"
+    md.read_h5mu(pbmc_file).write_zarr(store)
+    before = _tree_sha256(store)
+    run = tmp_path / "run"
+    doc = {
+        "model": "mosaicvi",
+        "data": {"path": str(store), "backed": True},
+        "setup": {"modalities": ["rna", "adt"], "batch_key": "batch"},
+        "model_kwargs": {"n_latent": 8, "n_hidden": 32},
+        "train": {"max_epochs": 2, "batch_size": 128},
+        "outputs": {"dir": str(run), "visualization": {"method": "pca"}},
+    }
+    loaded = load_data(parse_config(doc))
+    assert all(isinstance(loaded[m].X, CSRDataset) for m in ("rna", "adt"))  # in the store
+    assert loaded.n_obs == 800 and set(loaded.mod) == {"rna", "adt"}
+    in_memory = load_data(parse_config({**doc, "data": {"path": str(store)}}))
+    assert hasattr(in_memory["rna"].X, "toarray")  # without data.backed the store is read whole
+    _fit(tmp_path, doc, capsys)
+    assert _tree_sha256(store) == before
+    res = md.read_h5mu(run / "result.h5mu")
+    z = res.obsm["X_mosaicvi"]
+    assert z.shape == (800, 8) and np.isfinite(z).all()
+    assert res["rna"].X is None  # the counts stay in the store
+
+
 @pytest.mark.shared_data
 def test_fit_backed_urmf_derived_inputs_in_the_run_directory(tmp_path, lymph_file, capsys):
     """URMF on the counts in .X: its graph propagations are written to <run>/store/, not next to
@@ -153,7 +188,7 @@ def test_fit_backed_urmf_derived_inputs_in_the_run_directory(tmp_path, lymph_fil
         (
             "urmf",
             {"path": "d.h5ad"},
-            r"data.path 'd.h5ad' is not one; convert it once, e.g. "
+            r"data.path 'd.h5ad' is neither; convert it once, e.g. "
             r"mudata.MuData\(\{'rna': anndata.read_h5ad\('d.h5ad'\)\}\).write_h5mu",
         ),
         ("morphovi", {"csv_a": "a.csv", "csv_b": "b.csv"}, r"but the CSV layout"),

@@ -76,9 +76,11 @@ def read_csv_layout(cfg: RunConfig) -> md.MuData:
 def load_data(cfg: RunConfig) -> md.MuData:
     """Read the configured file, bundled data set or CSV layout as a MuData.
 
-    With ``data.backed: true`` the ``.h5mu`` file is opened with
-    ``mudata.read_h5mu(path, backed="r")``: each modality's ``.X`` stays on disk (read-only,
-    so the file is never changed), ``obs``, ``obsm``, ``obsp`` and ``uns`` are in memory.
+    ``data.path`` is an ``.h5mu`` or ``.h5ad`` file or a MuData ``.zarr`` store. With
+    ``data.backed: true`` an ``.h5mu`` file is opened with ``mudata.read_h5mu(path, backed="r")``
+    and a ``.zarr`` store with :func:`remadom.data.read_zarr_lazy`: each modality's ``.X`` stays
+    on disk (opened read-only, so the file or store is never changed), ``obs``, ``obsm``,
+    ``obsp`` and ``uns`` are in memory.
 
     Raises
     ------
@@ -96,10 +98,14 @@ def load_data(cfg: RunConfig) -> md.MuData:
         path = Path(d.path)
         if not path.exists():
             raise FileNotFoundError(f"data.path '{path}' does not exist.")
-        if d.backed:  # validated: an .h5mu file
+        if d.backed and path.suffix == ".zarr":  # validated: an .h5mu file or a .zarr store
+            from remadom.data import read_zarr_lazy
+
+            obj = read_zarr_lazy(path)
+        elif d.backed:
             obj = md.read_h5mu(path, backed="r")
         else:
-            obj = md.read_h5mu(path) if path.suffix == ".h5mu" else ad.read_h5ad(path)
+            obj = {".h5mu": md.read_h5mu, ".zarr": md.read_zarr}.get(path.suffix, ad.read_h5ad)(path)
     mdata = obj if isinstance(obj, md.MuData) else as_mudata(obj, d.modality_name)
     return drop_low_count_cells(mdata, d.min_counts)
 

@@ -82,16 +82,16 @@ class ImageConfig(_Strict):
 class DataConfig(_Strict):
     """Where the data are and how each modality is preprocessed into ``obsm``."""
 
-    path: str | None = Field(None, description=".h5mu or .h5ad file")
+    path: str | None = Field(None, description=".h5mu or .h5ad file, or a MuData .zarr store")
     dataset: str | None = Field(
         None,
         description="bundled data set: lymph_node_s1, her2st_b1, her2st_c2, or synthetic_spatial (toy run)",
     )
     backed: bool = Field(
         False,
-        description="open data.path (.h5mu) with mudata.read_h5mu(path, backed='r'): the "
-        "count matrices stay on disk and minibatches are read from it (mosaicvi, priorvi, urmf; "
-        "docs/backed.md)",
+        description="open data.path (.h5mu) with mudata.read_h5mu(path, backed='r'), or a "
+        "MuData .zarr store with remadom.data.read_zarr_lazy: the count matrices stay on disk "
+        "and minibatches are read from it (mosaicvi, priorvi, urmf; docs/backed.md)",
     )
     modality_name: str = Field("rna", description="modality name for a .h5ad file")
     preprocess: dict[str, Literal["rna", "protein", "atac", "none"]] = Field(
@@ -835,10 +835,11 @@ def _backed_problems(cfg: RunConfig) -> list[str]:
             "- 'data.backed' needs an .h5mu file at data.path, but the CSV layout "
             "(data.csv_a, data.csv_b) is read into memory; remove data.backed."
         )
-    elif d.path is not None and Path(d.path).suffix != ".h5mu":
+    elif d.path is not None and Path(d.path).suffix not in (".h5mu", ".zarr"):
         out.append(
-            f"- 'data.backed' opens an .h5mu file with mudata.read_h5mu(path, backed='r'), but "
-            f"data.path '{d.path}' is not one; convert it once, e.g. mudata.MuData("
+            f"- 'data.backed' opens an .h5mu file with mudata.read_h5mu(path, backed='r') or a "
+            f"MuData .zarr store with remadom.data.read_zarr_lazy, but data.path '{d.path}' is "
+            f"neither; convert it once, e.g. mudata.MuData("
             f"{{'{d.modality_name}': anndata.read_h5ad('{d.path}')}}).write_h5mu('data.h5mu'), "
             "and set data.path to the .h5mu file, or remove data.backed."
         )
