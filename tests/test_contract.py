@@ -298,6 +298,27 @@ def test_tensorboard_logger_keeps_history(cls, tmp_path):
     assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard event file written"
 
 
+@pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
+def test_user_logger_history_is_the_default_history(cls, tmp_path):
+    """With a user's CSVLogger, model.history (remadom.train.HistoryLogger) holds exactly what
+    scvi-tools' default logger gives without one (same metrics, index, values) at the same seed."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    histories = []
+    for logger in (None, CSVLogger(str(tmp_path))):
+        scvi.settings.seed = 0
+        m, setup, kwargs, _ = CASES[cls]()
+        setup(m)
+        model = cls(m, **kwargs)
+        model.train(max_epochs=2, enable_progress_bar=False, **({"logger": logger} if logger else {}))
+        histories.append(model.history)
+    default, with_csv = histories
+    assert default and default.keys() == with_csv.keys()
+    for key in default:
+        pd.testing.assert_frame_equal(default[key], with_csv[key], check_exact=True)
+    assert list(tmp_path.rglob("metrics.csv")), "the CSV logger wrote nothing"
+
+
 ROW_WISE = [URMF, MOSAICVI, PRIORVI, MORPHOVI]  # STEREOMM infers on the graph / tiles (own loader)
 
 

@@ -20,7 +20,14 @@ import torch
 
 import remadom
 from remadom.model import MORPHOVI, MOSAICVI, STEREOMM, URMF
-from remadom.train import ResumeCheckpoint, loader_kwargs, prepare_parallel, prepare_trainer
+from remadom.train import (
+    HistoryLogger,
+    ResumeCheckpoint,
+    loader_kwargs,
+    prepare_parallel,
+    prepare_trainer,
+)
+from remadom.train._distributed import is_distributed
 
 from . import _ddp_worker as w
 
@@ -180,17 +187,48 @@ def test_prepare_parallel_sets_ddp_and_the_loader():
     assert kw["strategy"] == "ddp_find_unused_parameters_true"
 
 
+def test_is_distributed_agrees_with_scvi_tools():
+    """remadom's public-API DDP test gives scvi-tools' answer (scvi.model._utils, private, is read
+    here only to pin the agreement)."""
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+    from scvi.model._utils import use_distributed_sampler
+
+    for strategy in ["ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "ddp_notebook", "auto",
+                     "single_device", "deepspeed", DDPStrategy(), SingleDeviceStrategy("cpu")]:
+        assert is_distributed({"strategy": strategy}) == use_distributed_sampler(strategy), strategy
+    assert not is_distributed({})
+
+
+def test_keep_history_puts_one_history_logger_first(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    csv, tb, mine = CSVLogger(str(tmp_path)), TensorBoardLogger(str(tmp_path)), HistoryLogger()
+    kw = {"logger": [csv, mine, tb]}
+    remadom.train.keep_history(kw)
+    assert kw["logger"] == [mine, csv, tb]  # a history logger of the user's list is moved first
+    for given in (None, True, False):
+        kw = {"logger": given}
+        remadom.train.keep_history(kw)
+        assert kw["logger"] is given
+    lg = HistoryLogger()
+    metrics = {"train_loss": torch.tensor(2.5), "epoch": 0}
+    lg.log_metrics(metrics, step=7)
+    lg.log_metrics({"train_loss": 1.5, "epoch": 1}, step=9)
+    assert "epoch" in metrics  # the dict Lightning passes on to the next logger is left intact
+    h = lg.history["train_loss"]
+    assert h.index.name == "epoch" and h.index.tolist() == [0, 1] and h["train_loss"].tolist() == [2.5, 1.5]
+
+
 def test_prepare_trainer_parallel_history_and_checkpoints(tmp_path):
     """prepare_trainer = prepare_parallel, keep_history and add_checkpointing in one call."""
     from lightning.pytorch.loggers import CSVLogger
-    from scvi.train._logger import SimpleLogger
 
     user_logger = CSVLogger(str(tmp_path))
     kw = {"devices": 2, "logger": user_logger}
     loader = prepare_trainer("URMF", kw, 2, tmp_path / "ckpt")
     assert loader == {"num_workers": 2, "persistent_workers": True}
     assert kw["strategy"] == "ddp" and kw["datasplitter_kwargs"] == loader
-    assert isinstance(kw["logger"][0], SimpleLogger) and kw["logger"][1] is user_logger
+    assert isinstance(kw["logger"][0], HistoryLogger) and kw["logger"][1] is user_logger
     assert [type(c) for c in kw["callbacks"]] == [ResumeCheckpoint] and kw["enable_checkpointing"]
     assert kw["check_val_every_n_epoch"] == sys.maxsize  # no validation without validate=True
     kw = {"strategy": "ddp"}

@@ -25,21 +25,22 @@ def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
     Returns
     -------
     Sparse float32 tensor ``(n_obs, n_obs)`` holding ``D^-1/2 (A + I) D^-1/2``
-    (normalisation by :func:`torch_geometric.nn.conv.gcn_conv.gcn_norm`).
+    (normalisation by :class:`torch_geometric.transforms.GCNNorm`).
     """
     g = sp.csr_matrix(graph, dtype=np.float32)
     g = g.maximum(g.T).tocoo()
     g.setdiag(0)
     g.eliminate_zeros()
-    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import GCNNorm
     from torch_geometric.utils import from_scipy_sparse_matrix
 
     edge_index, edge_weight = from_scipy_sparse_matrix(g)
-    edge_index, edge_weight = gcn_norm(
-        edge_index, edge_weight.float(), num_nodes=g.shape[0], add_self_loops=True
+    data = GCNNorm(add_self_loops=True)(
+        Data(edge_index=edge_index, edge_weight=edge_weight.float(), num_nodes=g.shape[0])
     )
     return torch.sparse_coo_tensor(
-        edge_index, edge_weight, (g.shape[0], g.shape[0]), check_invariants=False
+        data.edge_index, data.edge_weight, (g.shape[0], g.shape[0]), check_invariants=False
     ).coalesce()
 
 

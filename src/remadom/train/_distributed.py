@@ -92,11 +92,20 @@ def _n_devices(devices) -> int | None:
 
 
 def is_distributed(trainer_kwargs: dict) -> bool:
-    """Whether the Trainer arguments ask for DDP (a ``"ddp*"`` strategy or a DDPStrategy)."""
-    from scvi.model._utils import use_distributed_sampler
+    """Whether the Trainer arguments ask for DDP (a ``"ddp*"`` strategy or a DDPStrategy).
 
+    The test scvi-tools applies before it shards the observations over processes (a strategy
+    name containing ``"ddp"``, or a :class:`lightning.pytorch.strategies.DDPStrategy`), written
+    with Lightning's public names.
+    """
     strategy = trainer_kwargs.get("strategy")
-    return strategy is not None and use_distributed_sampler(strategy)
+    if strategy is None:
+        return False
+    if isinstance(strategy, str):
+        return "ddp" in strategy
+    from lightning.pytorch.strategies import DDPStrategy
+
+    return isinstance(strategy, DDPStrategy)
 
 
 def prepare_parallel(

@@ -24,7 +24,7 @@ def prepare_trainer(
 
     The three steps every remadom ``train()`` takes before it builds the trainer, in this order:
     :func:`prepare_parallel` (strategy check, ``ddp`` for several devices, loader workers),
-    :func:`keep_history` (scvi-tools' history logger first among the user's loggers) and
+    :func:`keep_history` (a history logger first among the user's loggers) and
     :func:`add_checkpointing` (``checkpoint_dir/last.ckpt`` after every epoch, ``resume``).
 
     Parameters

@@ -353,7 +353,7 @@ def _train_kwargs(
         checkpoint_dir=str(work / "checkpoints"),
         resume=resume,
         enable_progress_bar=progress_bar,
-        # every model's train() keeps scvi-tools' history logger first (train.keep_history)
+        # every model's train() puts a history logger first (train.keep_history)
         logger=TensorBoardLogger(save_dir=str(work / "logs"), name="", version=""),
         callbacks=callbacks,
     )

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from mudata import MuData
-from scvi.data._manager import AnnDataManagerValidationCheck
+from scvi.data import AnnDataManagerValidationCheck
 from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
 from sklearn.preprocessing import StandardScaler
@@ -414,7 +414,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         schedule = _WarmupSchedule(PhaseSchedule(loss_schedule, phase_durations), {"prior": prior_loss_warmup})
         mask = np.asarray(self.adata_manager.get_from_registry(MORPHOVI_REGISTRY_KEYS.MASK_KEY))
         groups = (mask * np.array([1, 2])).sum(1).astype(int)
-        from remadom.train import prepare_trainer
+        from remadom.train import HistoryLogger, prepare_trainer
 
         trainer_kwargs["devices"], trainer_kwargs["ckpt_path"] = devices, ckpt_path
         loader = prepare_trainer("MORPHOVI", trainer_kwargs, num_workers, checkpoint_dir, resume,
@@ -428,11 +428,10 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
                                        weight_decay=weight_decay, lr_policy=lr_policy,
                                        step_size=step_size, gamma=gamma)
         from lightning.pytorch.callbacks import ModelCheckpoint
-        from scvi.train._logger import SimpleLogger
 
         callbacks = list(trainer_kwargs.get("callbacks") or [])
         trainer_kwargs.setdefault("enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks))
-        trainer_kwargs.setdefault("logger", SimpleLogger())
+        trainer_kwargs.setdefault("logger", HistoryLogger())  # Lightning's trainer makes none
         trainer_kwargs.setdefault("num_sanity_val_steps", 0)
         trainer_kwargs.setdefault("enable_model_summary", False)
         runner = _LightningRunner(self, training_plan=plan, data_splitter=splitter, max_epochs=max_epochs,

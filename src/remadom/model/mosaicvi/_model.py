@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 from anndata import AnnData
 from mudata import MuData
-from scvi.data._manager import AnnDataManagerValidationCheck
+from scvi.data import AnnDataManagerValidationCheck
 from scvi.data.fields import (
     CategoricalObsField,
     MuDataCategoricalObsField,
