@@ -306,3 +306,49 @@ def test_mmd_head_zero_for_identical_groups_and_grows_with_shift():
 def test_head_warmup_schedule():
     h = make_head({"name": "mmd", "weight": 10.0, "warmup_epochs": 4})
     assert [h.schedule(e) for e in range(5)] == [2.5, 5.0, 7.5, 10.0, 10.0]
+
+
+def test_error_hints_name_the_arguments_of_the_setup_used(mosaic):
+    """After setup_anndata the hints say layer= / likelihood= and MOSAICVI.setup_anndata; after
+    setup_mudata they say layers={...} / likelihoods={...} and MOSAICVI.setup_mudata."""
+    rna = mosaic["rna"].copy()
+    rna.X = rna.X * 0.5  # not counts
+    with pytest.raises(ValueError, match="non-integer") as e:
+        MOSAICVI.setup_anndata(rna, likelihood="nb")
+    assert "layer='counts'" in str(e.value) and "likelihood='gaussian'" in str(e.value)
+    assert "layers=" not in str(e.value) and "likelihoods=" not in str(e.value)
+    with pytest.raises(ValueError, match="non-integer") as e:
+        MOSAICVI.setup_mudata(_with_rna(mosaic, rna.X), likelihoods={"rna": "nb"})
+    assert "layers={'rna': 'counts'}" in str(e.value) and "likelihoods={'rna': 'gaussian'}" in str(e.value)
+
+    atac = mosaic["rna"].copy()  # Poisson(2) counts under bernoulli: not 0/1
+    with pytest.raises(ValueError, match="0/1") as e:
+        MOSAICVI.setup_anndata(atac, modality="atac", likelihood="bernoulli")
+    assert "layer=..." in str(e.value) and "likelihood='poisson'" in str(e.value)
+    assert "likelihoods=" not in str(e.value)
+    with pytest.raises(ValueError, match="betabinomial") as e:
+        MOSAICVI.setup_anndata(mosaic["rna"].copy(), modality="met", likelihood="betabinomial")
+    assert "layer=('methylated', 'total')" in str(e.value)
+
+    adata = mosaic["rna"].copy()
+    MOSAICVI.setup_anndata(adata)
+    with pytest.raises(ValueError, match=r"pass labels_key= to MOSAICVI\.setup_anndata\."):
+        MOSAICVI(adata, heads=[{"name": "mmd", "group_by": "labels"}])
+    model = MOSAICVI(adata, n_hidden=16, n_layers=1)
+    with pytest.raises(ValueError, match=r"batch_key= in MOSAICVI\.setup_anndata\.") as e:
+        model.get_normalized_expression(transform_batch="b")
+    with pytest.raises(ValueError, match=r"one modality; register several with MOSAICVI\.setup_mudata"):
+        model.impute("adt")
+    gauss = mosaic["rna"].copy()
+    MOSAICVI.setup_anndata(gauss, likelihood="gaussian")
+    with pytest.raises(ValueError, match=r"MOSAICVI\.setup_anndata\(\.\.\., likelihood='nb'\)"):
+        MOSAICVI(gauss, n_hidden=16, n_layers=1).posterior_predictive_sample()
+    MOSAICVI.setup_mudata(mosaic, modalities=["rna", "adt"])
+    with pytest.raises(ValueError, match=r"pass labels_key= to MOSAICVI\.setup_mudata\."):
+        MOSAICVI(mosaic, heads=[{"name": "mmd", "group_by": "labels"}])
+
+
+def _with_rna(m, x):
+    out = m.copy()
+    out.mod["rna"].X = x
+    return out

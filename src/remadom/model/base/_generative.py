@@ -74,8 +74,9 @@ class PosteriorPredictiveMixin:
                 raise ValueError(
                     f"{name}.{method}: modality '{modality}' has likelihood '{liks[modality]}', "
                     f"but this needs counts under one of {list(likelihoods)}. Register raw counts "
-                    f"for it with setup_mudata(likelihoods={{'{modality}': 'nb'}}), or pick another "
-                    f"modality: {self._count_modalities(likelihoods) or 'none has counts'}."
+                    f"for it with {self._setup_call()}(..., "
+                    f"{self._setup_arg('likelihoods', modality, repr('nb'))}), or pick another modality: "
+                    f"{self._count_modalities(likelihoods) or 'none has counts'}."
                 )
             return modality
         counts = self._count_modalities(likelihoods or COUNT_LIKELIHOODS)
@@ -86,7 +87,7 @@ class PosteriorPredictiveMixin:
             raise ValueError(
                 f"{name}.{method}: no registered modality has a count likelihood "
                 f"({list(COUNT_LIKELIHOODS)}); likelihoods: {dict(liks)}. Register raw counts, e.g. "
-                "setup_mudata(likelihoods={'rna': 'nb'})."
+                f"{self._setup_call()}(..., {self._setup_arg('likelihoods', 'rna', repr('nb'))})."
             )
         raise ValueError(f"{name}.{method}: several count modalities {counts}; pass modality=.")
 

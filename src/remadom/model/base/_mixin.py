@@ -18,6 +18,31 @@ _SETUP_ARGS_KEY = "setup_args"
 _SETUP_METHOD_NAME = "setup_method_name"
 
 
+#: ``setup_mudata``'s per-modality arguments and their names in ``setup_anndata`` (one modality)
+SETUP_ANNDATA_ARGS = {"layers": "layer", "likelihoods": "likelihood"}
+
+
+def setup_arg(single: bool, arg: str, modality: str, value: str) -> str:
+    """A per-modality setup argument as the user writes it, for error hints.
+
+    Parameters
+    ----------
+    single
+        The data were (or are being) registered with ``setup_anndata`` (one modality).
+    arg
+        ``setup_mudata``'s name: ``"layers"`` or ``"likelihoods"``.
+    modality
+        The modality the value is for.
+    value
+        The value as source text, e.g. ``"'counts'"``.
+
+    Returns
+    -------
+    ``"layers={'rna': 'counts'}"`` (``setup_mudata``) or ``"layer='counts'"`` (``setup_anndata``).
+    """
+    return f"{SETUP_ANNDATA_ARGS[arg]}={value}" if single else f"{arg}={{'{modality}': {value}}}"
+
+
 def modality_data(data, modality: str) -> AnnData:
     """Modality ``modality`` of a MuData; an AnnData (a model set up with ``setup_anndata`` has
     one modality) is that modality itself."""
@@ -180,6 +205,19 @@ class RemadomModelMixin:
         ``modality`` of ``setup_anndata``."""
         info = self.adata_manager.registry[_SETUP_ARGS_KEY]
         return list(info["modalities"]) if info.get("modalities") else [str(info["modality"])]
+
+    def _set_up_with_anndata(self) -> bool:
+        """Whether the training data were registered with ``setup_anndata`` (one modality)."""
+        return self.registry_.get(_SETUP_METHOD_NAME) == "setup_anndata"
+
+    def _setup_call(self) -> str:
+        """The setup method that registered the training data, e.g. ``"MOSAICVI.setup_anndata"``
+        (what error hints tell the user to call again)."""
+        return f"{type(self).__name__}.{self.registry_.get(_SETUP_METHOD_NAME) or 'setup_mudata'}"
+
+    def _setup_arg(self, arg: str, modality: str, value: str) -> str:
+        """:func:`setup_arg` in the spelling of the setup method that was used."""
+        return setup_arg(self._set_up_with_anndata(), arg, modality, value)
 
     #: modality ``m`` of a MuData, or the AnnData itself (:func:`modality_data`)
     _modality_data = staticmethod(modality_data)

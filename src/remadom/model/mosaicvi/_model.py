@@ -52,6 +52,7 @@ from ..base import (
     PosteriorPredictiveMixin,
     RemadomModelMixin,
 )
+from ..base._mixin import setup_arg
 from ._constants import MOSAICVI_REGISTRY_KEYS
 from ._module import MOSAICVIModule
 from ._presets import PRESETS, preset
@@ -261,7 +262,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                 key = {"time": MOSAICVI_REGISTRY_KEYS.TIME_KEY, "link": MOSAICVI_REGISTRY_KEYS.LINK_KEY}.get(need)
                 if key is not None and key not in reg:
                     raise ValueError(f"head '{h.name}' needs '{need}', which was not registered: pass "
-                                     f"{need}_key= to MOSAICVI.setup_mudata.")
+                                     f"{need}_key= to {self._setup_call()}.")
             if "graph" in h.requires:
                 field = ObspField(MOSAICVI_REGISTRY_KEYS.GRAPH_KEY, h.graph_key)
                 field.validate_field(self.adata)  # present, square, n_obs x n_obs, finite
@@ -287,7 +288,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         elif h.group_by not in self.adata_manager.data_registry:
             raise ValueError(
                 f"head '{h.name}' groups by '{h.group_by}', but no {h.group_by}_key was "
-                f"registered; pass {h.group_by}_key= to MOSAICVI.setup_mudata."
+                f"registered; pass {h.group_by}_key= to {self._setup_call()}."
             )
         _, counts = np.unique(self._group_codes(h.group_by), return_counts=True)
         if len(counts) < 2:
@@ -491,6 +492,11 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         """
         single = isinstance(mdata, AnnData)  # setup_anndata: one modality, the AnnData itself
         owner = "adata" if single else "mdata"
+
+        def hint(arg: str, m: str, value: str) -> str:  # in the spelling of the setup in use
+            return setup_arg(single, arg, m, value)
+
+        zero_fix = "`sc.pp.filter_cells(adata, min_counts=1)`" if single else None
         if not single:
             modalities = check_modalities(mdata, modalities)
         check_unique_names(mdata, None if single else modalities)
@@ -541,7 +547,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                 x, where = np.asarray(obsm_modalities[m][0], dtype=np.float32), obsm_modalities[m][1]
             elif isinstance(key, (tuple, list)):
                 if len(key) != 2:
-                    raise ValueError(f"modality '{m}': layers must be a pair (methylated, total), got {key}.")
+                    raise ValueError(f"modality '{m}': the layer pair must be (methylated, total), got {key}; "
+                                     f"pass {hint('layers', m, repr(('methylated', 'total')))}.")
                 x, where = _matrix(a, key[0], m)
                 total, where_t = _matrix(a, key[1], m)
             else:
@@ -562,17 +569,20 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                 raise ValueError(f"modality '{m}': unknown likelihood '{lik}'; choose one of {LIKELIHOODS}.")
             if lik == "betabinomial":
                 if total is None:
-                    raise ValueError(f"modality '{m}': likelihood 'betabinomial' needs layers={{'{m}': "
-                                     "('methylated', 'total')}.")
-                check_counts(x, m, where)
-                check_counts(total, m, where_t)
+                    raise ValueError(f"modality '{m}': likelihood 'betabinomial' needs "
+                                     f"{hint('layers', m, repr(('methylated', 'total')))}.")
+                pair = f"Pass raw counts: {hint('layers', m, repr(('methylated', 'total')))}."
+                check_counts(x, m, where, fix=pair)
+                check_counts(total, m, where_t, fix=pair)
                 diff = (sp.csr_matrix(total) - sp.csr_matrix(x)) if sp.issparse(total) or sp.issparse(x) else total - x
                 if _values(diff).size and _values(diff).min() < 0:
                     raise ValueError(f"modality '{m}': methylated counts exceed total counts somewhere; "
                                      "check the order of the (methylated, total) layers.")
             elif lik in _COUNT_LIKELIHOODS:
-                check_counts(x, m, where)
-                check_zero_cells(x, m, where)
+                check_counts(x, m, where, fix=(
+                    f"Pass raw counts (e.g. `{hint('layers', m, repr('counts'))}`) or use "
+                    f"`{hint('likelihoods', m, repr('gaussian'))}` on a normalised representation."))
+                check_zero_cells(x, m, where, fix=zero_fix)
             elif lik == "bernoulli":
                 check_finite(x, m, where)
                 v = _values(x)
@@ -580,9 +590,9 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                     raise ValueError(
                         f"modality '{m}': likelihood 'bernoulli' needs 0/1 data but {where} has other "
                         f"values (max {v.max():g}). Binarise first (x = (x > 0)) into a layer and pass "
-                        f"layers={{'{m}': ...}}, or use likelihoods={{'{m}': 'poisson'}}."
+                        f"{hint('layers', m, '...')}, or use {hint('likelihoods', m, repr('poisson'))}."
                     )
-                check_zero_cells(x, m, where)
+                check_zero_cells(x, m, where, fix=zero_fix)
             else:
                 check_finite(x, m, where)
             if lik != "betabinomial" and total is not None:
@@ -771,7 +781,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if representation not in ("z_bio", "z_tech"):
             raise ValueError(f"representation must be 'z_bio' or 'z_tech', got '{representation}'.")
         if representation == "z_tech" and not self.module.n_latent_tech:
-            raise ValueError("no z_tech: register batch_key= or study_key= in setup_mudata.")
+            raise ValueError(f"no z_tech: register batch_key= or study_key= in {self._setup_call()}.")
         mdata = self._data_arg(adata, mdata)
         batch_size = self._batch_size_arg(batch_size)
         use = self._modalities_arg(modality, "get_latent_representation")
@@ -828,8 +838,12 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             batch category.
         """
         if target not in self.modalities:
+            how = (f"a model set up with {self._setup_call()} has one modality; register several "
+                   f"with {type(self).__name__}.setup_mudata(mdata, modalities=[...])"
+                   if self._set_up_with_anndata() else
+                   f"register it in {self._setup_call()}(..., modalities=[...])")
             raise ValueError(f"impute: target '{target}' is not a registered modality; registered: "
-                             f"{self.modalities}. Register it in setup_mudata(modalities=[...]).")
+                             f"{self.modalities}; {how}.")
         if source is None:  # every other modality; a one-modality model reconstructs itself
             source = [m for m in self.modalities if m != target] or [target]
         use = self._modalities_arg(source, "impute source")
@@ -874,7 +888,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if transform_batch is None:
             return None
         if MOSAICVI_REGISTRY_KEYS.BATCH_KEY not in self.adata_manager.data_registry:
-            raise ValueError("transform_batch needs batch_key= in setup_mudata.")
+            raise ValueError(f"transform_batch needs batch_key= in {self._setup_call()}.")
         mapping = list(self.adata_manager.get_state_registry(MOSAICVI_REGISTRY_KEYS.BATCH_KEY).categorical_mapping)
         if transform_batch not in mapping:
             raise ValueError(f"transform_batch '{transform_batch}' is not a batch; batches: {mapping}.")
