@@ -349,3 +349,35 @@ def test_one_inference_loop(cls):
     z = model.get_latent_representation(indices=idx, batch_size=4)
     np.testing.assert_allclose(z, model.get_latent_representation()[idx], rtol=1e-5, atol=1e-5,
                                equal_nan=True)
+
+
+def test_posterior_predictive_draws_under_the_loop_inference_mode(monkeypatch):
+    """posterior_predictive_sample has no inference-mode decorator of its own: each draw happens in
+    the loop body of _inference_batches, under its torch.inference_mode; outside the loop (data
+    validation before it, after it) inference mode is off."""
+    import torch
+
+    m, kwargs, _ = _set_up(MOSAICVI)
+    model = MOSAICVI(m, **kwargs)
+    modes, batches = [], model._posterior_predictive_batches
+
+    def recorded(*args, **kw):
+        for px in batches(*args, **kw):
+            draw = px.sample
+            px.sample = lambda *a, _draw=draw, **k: modes.append(torch.is_inference_mode_enabled()) or _draw(*a, **k)
+            yield px
+
+    validate = model._validate_anndata
+
+    def validated(*args, **kw):
+        modes.append(("validate", torch.is_inference_mode_enabled()))
+        return validate(*args, **kw)
+
+    monkeypatch.setattr(model, "_posterior_predictive_batches", recorded)
+    monkeypatch.setattr(model, "_validate_anndata", validated)
+    x = model.posterior_predictive_sample(indices=[3, 0, 8], n_samples=2, modality="rna", batch_size=2)
+    assert x.shape == (3, m["rna"].n_vars, 2)
+    # validated outside inference mode (also inside _inference_batches, before its loop), then
+    # two minibatches, each drawn in inference mode
+    assert modes == [("validate", False), ("validate", False), True, True], modes
+    assert not torch.is_inference_mode_enabled()

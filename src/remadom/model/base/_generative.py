@@ -126,7 +126,6 @@ class PosteriorPredictiveMixin:
             f"{type(self).__name__} has no posterior predictive distribution."
         )
 
-    @torch.inference_mode()
     def posterior_predictive_sample(
         self,
         adata=None,
@@ -233,7 +232,7 @@ class PosteriorPredictiveMixin:
         for px in self._posterior_predictive_batches(
             adata, indices, n_samples, batch_size, modality
         ):
-            x = px.sample()
+            x = px.sample()  # in the loop body: under _inference_batches' torch.inference_mode
             x = x.reshape(n_samples, -1, x.shape[-1])[..., torch.as_tensor(genes, device=x.device)]
             x = x[0] if n_samples == 1 else x.permute(1, 2, 0)  # (n_cells, n_vars[, n_samples])
             chunks.append(sp.csr_matrix(x.reshape(x.shape[0], -1).cpu().numpy().astype(np.float32)))

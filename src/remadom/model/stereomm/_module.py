@@ -174,6 +174,5 @@ class STEREOMMModule(BaseModuleClass):
             extra_metrics={"edge_bce": edge.detach()},
         )
 
-    @torch.inference_mode()
     def sample(self, *args, **kwargs):  # pragma: no cover - not a generative sampler
         raise NotImplementedError("STEREOMM does not sample; use get_latent_representation().")

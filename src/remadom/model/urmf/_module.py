@@ -262,6 +262,5 @@ class URMFModule(BaseModuleClass):
             total = total + n_mod * ((wbar - 1.0 / n_mod) ** 2).sum()
         return total / n_mod
 
-    @torch.inference_mode()
     def sample(self, *args, **kwargs):  # pragma: no cover - not a generative sampler
         raise NotImplementedError("URMF does not sample from the prior; use get_reconstruction().")
