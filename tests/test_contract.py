@@ -119,6 +119,15 @@ def _changes(before, after) -> list[str]:
     return out
 
 
+def test_documented_setup_writes_are_the_tested_ones():
+    """docs/api.md names every key a setup may add here (DOCUMENTED) and scvi-tools' obs codes."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    for key in sorted(set().union(*DOCUMENTED.values())) + ["_scvi_batch", "_scvi_study", "_scvi_labels"]:
+        assert f"`{key}`" in text, f"docs/api.md does not say that setup writes {key}"
+
+
 CASES = {URMF: _urmf, STEREOMM: _stereomm, MOSAICVI: _mosaicvi, PRIORVI: _priorvi, MORPHOVI: _morphovi}
 
 

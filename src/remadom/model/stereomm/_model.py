@@ -269,8 +269,11 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         features in the modality's ``.X``, or any ``obsm`` representation named in ``layers``)
         are standardised and PCA-reduced when wider than ``n_dims``; the model holds the reduced
         inputs. Writes, unless ``spatial_graph_key`` is given, only the radius graph
-        ``mdata.obsp["stereomm_radius_connectivities"]`` (and ``_distances``,
-        ``uns["stereomm_radius_neighbors"]``). Other arguments as in :meth:`setup_anndata`.
+        ``mdata.obsp["stereomm_radius_connectivities"]`` (and ``_distances``, also in each
+        modality that covers every spot, as :func:`remadom.data.spatial_graph` does;
+        ``mdata.uns["stereomm_radius_neighbors"]``), and scvi-tools'
+        ``uns["_scvi_uuid"]``/``uns["_scvi_manager_uuid"]``. Other arguments as in
+        :meth:`setup_anndata`.
 
         Raises
         ------
