@@ -69,8 +69,10 @@ def urmf_input(sec: dict, seed: int):
     return m
 
 
-def train_urmf(sec: dict, seed: int, **train_kwargs):
-    """URMF (docs/urmf.md): ``urmf_input`` -> setup -> ``train(**train_kwargs)``; the model."""
+def train_urmf(sec: dict, seed: int, setup_kwargs: dict | None = None, model_kwargs: dict | None = None,
+               **train_kwargs):
+    """URMF (docs/urmf.md): ``urmf_input`` -> ``setup_mudata(**setup_kwargs)`` ->
+    ``URMF(**model_kwargs)`` -> ``train(**train_kwargs)``; the model."""
     import scvi
 
     from remadom.model import URMF
@@ -78,8 +80,8 @@ def train_urmf(sec: dict, seed: int, **train_kwargs):
     m = urmf_input(sec, seed)
     scvi.settings.seed = seed
     mods = list(m.mod)
-    URMF.setup_mudata(m, modalities=mods, layers={k: "X_pca" for k in mods})
-    model = URMF(m)
+    URMF.setup_mudata(m, modalities=mods, layers={k: "X_pca" for k in mods}, **(setup_kwargs or {}))
+    model = URMF(m, **(model_kwargs or {}))
     model.train(enable_progress_bar=False, **train_kwargs)
     return model
 

@@ -36,6 +36,11 @@ SETTINGS = {
     "no_edge": {"edge_weight": 0.0},
     "pca_inputs": {"setup_kwargs": {"dim_reduction_method": "pca"}},
     "edge_0.3": {"edge_weight": 0.3},
+    # depth: one hidden GCN layer instead of two (encoder and feature decoder: 4 hops, not 6)
+    "one_hidden_layer": {"hidden_dims": (2048,)},
+    "n_latent_30": {"n_latent": 30},
+    "n_dims_500": {"setup_kwargs": {"n_dims": 500}},
+    "n_latent_30+n_dims_500": {"n_latent": 30, "setup_kwargs": {"n_dims": 500}},
 }
 
 

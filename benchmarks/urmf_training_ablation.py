@@ -1,4 +1,5 @@
-"""URMF ablation: training length and the KL weight it ends at, on the labelled sections.
+"""URMF ablation on the labelled sections: training length, the KL weight it ends at, the encoder's
+propagation depths and the latent width.
 
 On small sections URMF's default runs 400 epochs and its KL warm-up (400 epochs) ends at weight 1,
 while from 6,400 spots up it ends near 0.125. This script trains the documented recipe
@@ -28,7 +29,8 @@ import spatial_domains as sd  # noqa: E402
 from _results import write_merged  # noqa: E402
 
 CSV = HERE / "results" / "urmf_training_ablation.csv"
-#: name -> train() keyword arguments; "default" is URMF.train() as documented.
+#: name -> keyword arguments of ``train()``; "setup" / "model" entries go to ``setup_mudata`` and
+#: ``URMF()``. "default" is the documented recipe.
 SETTINGS = {
     "default": {},
     "epochs_1": {"max_epochs": 1},
@@ -36,12 +38,21 @@ SETTINGS = {
     "epochs_50": {"max_epochs": 50},
     "epochs_150": {"max_epochs": 150},
     "default_kl_0.125": {"plan_kwargs": {"n_epochs_kl_warmup": 3200}},
+    # encoder inputs: which propagation depths of the PCA (default (1, 2): no raw features)
+    "hops_0_1": {"setup": {"hops": (0, 1)}},
+    "hops_0_1_2": {"setup": {"hops": (0, 1, 2)}},
+    "hops_1": {"setup": {"hops": (1,)}},
+    # latent width (default 20)
+    "n_latent_10": {"model": {"n_latent": 10}},
+    "n_latent_30": {"model": {"n_latent": 30}},
+    "hops_0_1+n_latent_30": {"setup": {"hops": (0, 1)}, "model": {"n_latent": 30}},
 }
 
 
-def run_urmf(sec: dict, seed: int, train_kwargs: dict) -> tuple[np.ndarray, int]:
-    """The benchmark's URMF recipe with ``train_kwargs``: (latent, epochs trained)."""
-    model = sd.train_urmf(sec, seed, **train_kwargs)
+def run_urmf(sec: dict, seed: int, setting: dict) -> tuple[np.ndarray, int]:
+    """The benchmark's URMF recipe with one setting: (latent, epochs trained)."""
+    kw = dict(setting)
+    model = sd.train_urmf(sec, seed, kw.pop("setup", None), kw.pop("model", None), **kw)
     return model.get_latent_representation(), len(model.history["elbo_train"])
 
 
