@@ -331,8 +331,9 @@ def test_mosaicvi_warns_when_nothing_links_the_modalities():
     s3 = full["adt"][full["adt"].obs_names.str.startswith("s3")].copy()
     m = md.MuData({"rna": s2, "adt": s3})
     MOSAICVI.setup_mudata(m, modalities=["rna", "adt"])
-    with pytest.warns(UserWarning, match="share no cell"):
+    with pytest.warns(UserWarning, match="share no cell") as rec:
         MOSAICVI(m, problem="mosaic")
+    assert rec[0].filename == __file__  # the caller's line, past __init__'s deprecated_mdata frame
     with warnings.catch_warnings(record=True) as rec:  # a head links them: not this warning
         warnings.simplefilter("always")
         MOSAICVI(m, problem="unpaired", heads=[{"name": "mmd", "group_by": "modality_set"}])

@@ -157,12 +157,15 @@ def test_same_calls_for_every_model(cls, tmp_path):
             model.get_latent_representation(give_mean=False)
     else:
         assert np.isfinite(model.get_latent_representation(indices=idx, give_mean=False)).all()
-    if "mdata" in params:  # the old keyword still works, with a deprecation warning
-        with pytest.warns(DeprecationWarning, match="adata="):
+    assert "mdata" not in params
+    if cls is not STEREOMM:  # mdata= (an earlier keyword) still works for one release, and warns
+        with pytest.warns(DeprecationWarning, match=r"get_latent_representation\(mdata=\.\.\.\).*adata="):
             old = model.get_latent_representation(mdata=m, indices=idx)
         np.testing.assert_allclose(old, sub, rtol=1e-5, atol=1e-5)
         with pytest.raises(TypeError, match="adata= only"):
             model.get_latent_representation(adata=m, mdata=m)
+        with pytest.warns(DeprecationWarning, match=rf"{cls.__name__}\(mdata=\.\.\.\)"):
+            assert cls(mdata=m, **kwargs).adata is m
 
     model.save(str(tmp_path / "model"))
     loaded = cls.load(str(tmp_path / "model"), adata=m)

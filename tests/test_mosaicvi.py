@@ -83,13 +83,23 @@ def test_train_outputs_shapes_and_impute(mosaic):
     z_rna = model.get_latent_representation(modality="rna")
     adt_only = b == "adt_only"
     assert np.allclose(z_rna[adt_only], 0, atol=1e-6)  # no rna expert -> prior mean
-    with pytest.warns(UserWarning, match="prior alone"):
+    with pytest.warns(UserWarning, match="prior alone") as rec:
         imp = model.impute("adt", source=["rna"], n_samples=4)
+    assert rec[0].filename == __file__  # attributed to the caller, past the deprecated_mdata frame
     assert imp.shape == (90, 8) and list(imp.obs_names) == list(mosaic.obs_names)
     assert list(imp.var_names) == list(mosaic["adt"].var_names)
     assert imp.layers["std"].shape == (90, 8) and (imp.layers["std"] >= 0).all()
     assert (imp.obs["n_source_modalities"].to_numpy() == (~adt_only).astype(int)).all()
-    norm = model.get_normalized_expression("rna")
+    scvi.settings.seed = 1
+    with pytest.warns(UserWarning, match="prior alone"):
+        new = model.impute("adt", source=["rna"], adata=mosaic, n_samples=2)
+    scvi.settings.seed = 1
+    with pytest.warns(DeprecationWarning, match=r"MOSAICVI\.impute\(mdata=\.\.\.\).*pass adata="):
+        old = model.impute("adt", source=["rna"], mdata=mosaic, n_samples=2)  # one release
+    np.testing.assert_array_equal(old.X, new.X)
+    with pytest.warns(DeprecationWarning, match="modality=") as rec:
+        norm = model.get_normalized_expression("rna")  # the pre-0.2 positional modality
+    assert rec[0].filename == __file__
     assert norm.shape == (90, 30)
     np.testing.assert_allclose(norm.sum(1), 1.0, rtol=1e-4)
     elbo = model.get_elbo()

@@ -6,6 +6,7 @@ Synthetic mosaics test shapes and error paths only; the real-data evidence is in
 
 import mudata as md
 import numpy as np
+import pandas as pd
 import pytest
 import scvi
 import torch
@@ -61,6 +62,9 @@ def test_attention_fusion_weights(mosaic):
     np.testing.assert_allclose(w.sum(1), 1, rtol=1e-5)
     only_rna = mosaic.obs["batch"] == "rna_only"
     assert (w.loc[only_rna.to_numpy(), "adt"] == 0).all()  # absent modality has no weight
+    with pytest.warns(DeprecationWarning, match=r"PRIORVI\.get_modality_weights\(mdata=\.\.\.\)"):
+        old = model.get_modality_weights(mdata=mosaic)  # the earlier keyword, for one release
+    pd.testing.assert_frame_equal(old, model.get_modality_weights(adata=mosaic))
     concat = PRIORVI(mosaic, n_latent=4)
     with pytest.raises(ValueError, match="fusion='attention'"):
         concat.get_modality_weights()

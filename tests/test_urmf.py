@@ -77,6 +77,26 @@ def test_two_modalities_shapes_and_likelihoods(toy_mdata):
         model.get_reconstruction("atac")
 
 
+def test_outputs_take_adata_and_the_deprecated_mdata(toy_mdata):
+    """URMF's per-spot outputs take scvi-tools' adata=; mdata= works for one release and warns."""
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    model = _small_model(toy_mdata, layers={"rna": "X_pca"}, epochs=1)
+    idx = [0, 5, 7]
+    calls = {
+        "get_modality_weights": lambda **kw: model.get_modality_weights(indices=idx, **kw),
+        "get_uncertainty": lambda **kw: model.get_uncertainty(indices=idx, **kw),
+        "get_reconstruction": lambda **kw: model.get_reconstruction("prot", indices=idx, **kw),
+    }
+    for name, call in calls.items():
+        new = call(adata=toy_mdata)
+        with pytest.warns(DeprecationWarning, match=rf"URMF\.{name}\(mdata=\.\.\.\).*pass adata="):
+            old = call(mdata=toy_mdata)
+        np.testing.assert_array_equal(np.asarray(old), np.asarray(new))
+        with pytest.raises(TypeError, match="adata= only"):
+            call(adata=toy_mdata, mdata=toy_mdata)
+    np.testing.assert_array_equal(model.get_modality_weights(toy_mdata, idx), calls["get_modality_weights"]())
+
+
 def test_minibatches_carry_no_graph_rows(toy_mdata):
     """The feature graphs are registered but never sliced into minibatches (n_obs-wide rows)."""
     remadom.data.spatial_graph(toy_mdata, n_neighs=4)

@@ -124,7 +124,8 @@ def _resolve(ann: Any, func) -> Any:
     if ann is inspect.Parameter.empty:
         return Any
     if isinstance(ann, str):
-        ns = {**vars(typing), **getattr(func, "__globals__", {})}
+        # the module that wrote the annotation (a decorated method's __globals__ are the decorator's)
+        ns = {**vars(typing), **getattr(inspect.unwrap(func), "__globals__", {})}
         try:
             return eval(ann, ns)  # noqa: S307 - annotation strings of our own signatures
         except Exception:  # a name only imported for type checking

@@ -2,7 +2,7 @@
 
 from ._generative import DifferentialExpressionMixin, PosteriorPredictiveMixin
 from ._manager import DerivedField, RemadomDataManager
-from ._mixin import RemadomModelMixin
+from ._mixin import RemadomModelMixin, deprecated_mdata
 
 __all__ = [
     "DerivedField",
@@ -10,4 +10,5 @@ __all__ = [
     "PosteriorPredictiveMixin",
     "RemadomDataManager",
     "RemadomModelMixin",
+    "deprecated_mdata",
 ]

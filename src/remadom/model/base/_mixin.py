@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from uuid import uuid4
 
 import numpy as np
@@ -43,6 +45,48 @@ def setup_arg(single: bool, arg: str, modality: str, value: str) -> str:
     return f"{SETUP_ANNDATA_ARGS[arg]}={value}" if single else f"{arg}={{'{modality}': {value}}}"
 
 
+def deprecated_mdata(method: Callable) -> Callable:
+    """Accept ``mdata=`` as a deprecated alias of ``adata=`` for one release.
+
+    Decorates a model method (or ``__init__``) whose data parameter has scvi-tools' name
+    ``adata``, where an earlier remadom called it ``mdata``. A call with ``mdata=...`` passes the
+    value on as ``adata`` and warns; positional calls are unchanged. ``inspect.signature`` of the
+    decorated method is the method's own (``functools.wraps``).
+
+    Parameters
+    ----------
+    method
+        Function whose parameters after ``self`` include ``adata``.
+
+    Returns
+    -------
+    The wrapped method.
+
+    Raises
+    ------
+    TypeError
+        At call time, when both ``adata`` (as keyword or positionally) and ``mdata`` are given.
+    """
+    position = list(inspect.signature(method).parameters).index("adata") - 1  # after self
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if "mdata" in kwargs:
+            call = type(self).__name__ + ("" if method.__name__ == "__init__" else f".{method.__name__}")
+            if "adata" in kwargs or len(args) > position:
+                raise TypeError(f"{call}: pass adata= only (mdata= is its deprecated alias).")
+            warnings.warn(
+                f"{call}(mdata=...) is deprecated and will be removed in the next release; pass "
+                "adata= (scvi-tools' name; a MuData is accepted).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            kwargs["adata"] = kwargs.pop("mdata")
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def modality_data(data, modality: str) -> AnnData:
     """Modality ``modality`` of a MuData; an AnnData (a model set up with ``setup_anndata`` has
     one modality) is that modality itself."""
@@ -54,7 +98,10 @@ class RemadomModelMixin:
 
     Every model's ``get_latent_representation`` accepts scvi-tools' names
     ``adata=None, indices=None, give_mean=True, batch_size=None`` (followed by its own extra
-    keyword arguments); ``mdata=`` is a deprecated alias of ``adata=`` for one release.
+    keyword arguments). The data parameter of every public method and of ``__init__`` is
+    scvi-tools' ``adata`` (a MuData is accepted); where an earlier release called it ``mdata``,
+    :func:`deprecated_mdata` keeps ``mdata=`` working for one release, with a
+    :class:`DeprecationWarning`.
 
     Setup registers its fields with :meth:`_register`: inputs derived from the user's data are
     :class:`~remadom.model.base.DerivedField` entries held by the model, so the user's object
@@ -221,26 +268,6 @@ class RemadomModelMixin:
 
     #: modality ``m`` of a MuData, or the AnnData itself (:func:`modality_data`)
     _modality_data = staticmethod(modality_data)
-
-    def _data_arg(self, adata, mdata, method: str = "get_latent_representation"):
-        """``adata``, or the deprecated ``mdata`` alias (with a :class:`DeprecationWarning`).
-
-        Raises
-        ------
-        TypeError
-            Both given.
-        """
-        if mdata is None:
-            return adata
-        if adata is not None:
-            raise TypeError(f"{type(self).__name__}.{method}: pass adata= only (mdata= is its deprecated alias).")
-        warnings.warn(
-            f"{type(self).__name__}.{method}(mdata=...) is deprecated and will be removed in the next "
-            "release; pass adata= (scvi-tools' name; a MuData is accepted).",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return mdata
 
     def _batch_size_arg(self, batch_size: int | None) -> int:
         """``batch_size``, or the model's inference default when None."""

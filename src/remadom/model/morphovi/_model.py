@@ -33,7 +33,7 @@ from remadom.data import (
 from remadom.nn import GAN_TYPES
 from remadom.train import AdversarialTrainingPlan, BalancedDataSplitter, PhaseSchedule, init_weights
 
-from ..base import DerivedField, RemadomModelMixin
+from ..base import DerivedField, RemadomModelMixin, deprecated_mdata
 from ._constants import MORPHOVI_REGISTRY_KEYS
 from ._module import LOSSES, MORPHOVIModule
 
@@ -91,7 +91,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
 
     Parameters
     ----------
-    mdata
+    adata
         MuData registered with :meth:`setup_mudata`.
     n_latent, n_hidden
         Seed ``gen.latent`` and ``gen.dim``.
@@ -121,12 +121,13 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
 
     _module_cls = MORPHOVIModule
 
-    def __init__(self, mdata: MuData, n_latent: int = 16, n_hidden: int = 128, gan_type: str = "lsgan",
+    @deprecated_mdata
+    def __init__(self, adata: MuData, n_latent: int = 16, n_hidden: int = 128, gan_type: str = "lsgan",
                  dis_dim: int = 64, dis_norm: str = "none", prior_temperature: float = 0.1,
                  init: str = "gaussian", gw_epsilon: float = 5e-3):
         if gan_type not in GAN_TYPES:
             raise ValueError(f"gan_type '{gan_type}' is unknown; choose one of {GAN_TYPES}.")
-        super().__init__(mdata)
+        super().__init__(adata)
         am = self.adata_manager
         info = am.registry["setup_args"]
         self.modalities = [info["modality_a"], info["modality_b"]]
@@ -440,10 +441,10 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         return runner()
 
     # ------------------------------------------------------------------ outputs
+    @deprecated_mdata
     def get_latent_representation(self, adata: MuData | None = None, indices=None,
                                   give_mean: bool = True, batch_size: int | None = None,
-                                  modality: str | None = None, *,
-                                  mdata: MuData | None = None) -> np.ndarray:
+                                  modality: str | None = None) -> np.ndarray:
         """Latent means ``(n_obs, n_latent)``: each cell through the VAE of the modality it has.
 
         Parameters
@@ -459,8 +460,6 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         modality
             Only this modality's cells (others are NaN); default: every cell (cells with both
             modalities through modality A).
-        mdata
-            Deprecated alias of ``adata`` (one release; warns).
 
         Returns
         -------
@@ -471,12 +470,11 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         ValueError
             Unknown modality.
         """
-        mdata = self._data_arg(adata, mdata)
         batch_size = self._batch_size_arg(batch_size)
         if modality is not None and modality not in self.modalities:
             raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
         out = []
-        for tensors, inputs in self._inference_batches(mdata, indices, batch_size):
+        for tensors, inputs in self._inference_batches(adata, indices, batch_size):
             inf = self.module.inference(**inputs)
             z = torch.full((len(tensors[MORPHOVI_REGISTRY_KEYS.MASK_KEY]), inf["q_a"].loc.shape[1]), float("nan"))
             order = (("b", inf["rows_b"]), ("a", inf["rows_a"]))  # A written last: A wins for paired cells

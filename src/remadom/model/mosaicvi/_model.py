@@ -51,6 +51,7 @@ from ..base import (
     DifferentialExpressionMixin,
     PosteriorPredictiveMixin,
     RemadomModelMixin,
+    deprecated_mdata,
 )
 from ..base._mixin import setup_arg
 from ._constants import MOSAICVI_REGISTRY_KEYS
@@ -118,7 +119,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
 
     Parameters
     ----------
-    mdata
+    adata
         MuData registered with :meth:`setup_mudata`, or AnnData (one modality) registered with
         :meth:`setup_anndata`.
     problem
@@ -161,9 +162,10 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
     PRESETS = PRESETS
     preset = staticmethod(preset)
 
+    @deprecated_mdata
     def __init__(
         self,
-        mdata: MuData,
+        adata: MuData,
         problem: str = "mosaic",
         heads: list[AlignmentHead | dict] | None = None,
         subset_prob: float | None = None,
@@ -173,7 +175,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         n_layers: int = 2,
         dropout_rate: float = 0.1,
     ):
-        super().__init__(mdata)
+        super().__init__(adata)
         self.modalities = self._setup_modalities()
         self.problem = problem
         self.module = self._build_module(problem, heads, subset_prob, n_latent=n_latent,
@@ -214,7 +216,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                     "Add paired cells, a shared modality or link_key= (remadom.pp.link_features), "
                     "or a head (problem='unpaired' adds an MMD head).",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,  # the caller of MOSAICVI(...): past __init__ and deprecated_mdata
                 )
         module = self._module_cls(
             **self._data_module_kwargs(),
@@ -237,7 +239,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                 "remadom.pp.link_features(mdata, rna='rna', other='atac', as_modality='gene'), "
                 "and register it (FOSCTTM 0.20 there; the preset then drops its MMD head).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of MOSAICVI(...): past __init__ and deprecated_mdata
             )
         return module
 
@@ -739,6 +741,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         sel = torch.tensor([m in use for m in self.modalities], dtype=mask.dtype, device=mask.device)
         return mask * sel
 
+    @deprecated_mdata
     def get_latent_representation(
         self,
         adata: MuData | None = None,
@@ -747,8 +750,6 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         batch_size: int | None = None,
         representation: str = "z_bio",
         modality: str | list[str] | None = None,
-        *,
-        mdata: MuData | None = None,
     ) -> np.ndarray:
         """Posterior mean (or a sample) of ``z_bio`` or ``z_tech``.
 
@@ -766,8 +767,6 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             ``"z_bio"`` (biology, PoE over the cell's modalities) or ``"z_tech"`` (covariates).
         modality
             Restrict the PoE to these modalities (a cell lacking all of them gets the prior mean).
-        mdata
-            Deprecated alias of ``adata`` (one release; warns).
 
         Returns
         -------
@@ -782,22 +781,22 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             raise ValueError(f"representation must be 'z_bio' or 'z_tech', got '{representation}'.")
         if representation == "z_tech" and not self.module.n_latent_tech:
             raise ValueError(f"no z_tech: register batch_key= or study_key= in {self._setup_call()}.")
-        mdata = self._data_arg(adata, mdata)
         batch_size = self._batch_size_arg(batch_size)
         use = self._modalities_arg(modality, "get_latent_representation")
         out = []
-        for _, inp in self._inference_batches(mdata, indices, batch_size):
+        for _, inp in self._inference_batches(adata, indices, batch_size):
             inp["encode_mask"] = self._encode_mask(inp["mask"], use)
             inf = self.module.inference(**inp)
             q = inf["qz"] if representation == "z_bio" else inf["qz_tech"]
             out.append((q.loc if give_mean else q.sample()).cpu())
         return torch.cat(out).numpy().astype(np.float32)
 
+    @deprecated_mdata
     def impute(
         self,
         target: str,
         source: str | list[str] | None = None,
-        mdata: MuData | None = None,
+        adata: MuData | None = None,
         indices: Sequence[int] | None = None,
         n_samples: int = 25,
         batch_size: int = 512,
@@ -816,6 +815,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             Registered modality to predict.
         source
             Modalities to predict from (default: every registered modality except ``target``).
+        adata
+            MuData set up like the training data (default: the training data).
         n_samples
             Posterior samples per cell.
         library_size
@@ -847,13 +848,13 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if source is None:  # every other modality; a one-modality model reconstructs itself
             source = [m for m in self.modalities if m != target] or [target]
         use = self._modalities_arg(source, "impute source")
-        mdata = self._validate_anndata(mdata)
+        adata = self._validate_anndata(adata)
         batch_code = self._batch_code(transform_batch)
         info = self.adata_manager.registry["setup_args"]
         lik = self.module.likelihoods[target]
         lib_value = library_size if library_size is not None else info["_library_median"].get(target, 1.0)
         means, stds, n_src = [], [], []
-        for px, lib, inp in self._decode(target, use, mdata, indices, n_samples, batch_size,
+        for px, lib, inp in self._decode(target, use, adata, indices, n_samples, batch_size,
                                          float(lib_value), batch_code):
             mean = px.mean
             if lik == "betabinomial":
@@ -862,11 +863,11 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             means.append(mean.mean(0).cpu())
             stds.append(mean.std(0).cpu() if n_samples > 1 else torch.zeros_like(mean[0]).cpu())
             n_src.append(inp["encode_mask"].sum(1).cpu())
-        obs_names = mdata.obs_names if indices is None else mdata.obs_names[np.asarray(indices)]
+        obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]
         out = AnnData(
             X=torch.cat(means).numpy(),
             obs=pd.DataFrame({"n_source_modalities": torch.cat(n_src).numpy().astype(int)}, index=obs_names),
-            var=pd.DataFrame(index=self._modality_data(mdata, target).var_names.copy()),
+            var=pd.DataFrame(index=self._modality_data(adata, target).var_names.copy()),
         )
         out.layers["std"] = torch.cat(stds).numpy()
         out.uns["impute"] = {"target": target, "source": use, "n_samples": n_samples,
@@ -874,7 +875,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         n_prior = int((out.obs["n_source_modalities"] == 0).sum())
         if n_prior:
             warnings.warn(f"impute: {n_prior} cells have none of the source modalities {use}; "
-                          "their prediction comes from the prior alone.", stacklevel=2)
+                          "their prediction comes from the prior alone.", stacklevel=3)  # past deprecated_mdata
         return out
 
     def _batch_code(self, transform_batch: str | None) -> int | None:
@@ -894,7 +895,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             raise ValueError(f"transform_batch '{transform_batch}' is not a batch; batches: {mapping}.")
         return mapping.index(transform_batch)
 
-    def _decode(self, target: str, use: list[str], mdata, indices, n_samples: int, batch_size: int,
+    def _decode(self, target: str, use: list[str], adata, indices, n_samples: int, batch_size: int,
                 library: float | None, batch_code: int | None = None):
         """Per minibatch: ``target``'s likelihood given ``z_bio`` drawn from the PoE of ``use``.
 
@@ -907,7 +908,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         """
         j = self.modalities.index(target)
         median = float(self.adata_manager.registry["setup_args"]["_library_median"].get(target, 1.0))
-        for _, inp in self._inference_batches(mdata, indices, batch_size):
+        for _, inp in self._inference_batches(adata, indices, batch_size):
             if batch_code is not None:
                 inp["cats"][0] = torch.full_like(inp["cats"][0], batch_code)
             inp["encode_mask"] = self._encode_mask(inp["mask"], use)
@@ -936,6 +937,7 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             return torch.ones(n, self.module.decoders[target].out.out_features, device=device)
         return None
 
+    @deprecated_mdata
     def get_normalized_expression(
         self,
         adata: MuData | None = None,
@@ -949,8 +951,6 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         return_mean: bool = True,
         return_numpy: bool | None = None,
         modality: str | None = None,
-        *,
-        mdata: MuData | None = None,
     ) -> pd.DataFrame | np.ndarray:
         """Denoised, library-normalised values of ``modality`` from each cell's full PoE.
 
@@ -988,10 +988,8 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
             and ``return_mean`` is False, or ``n_samples_overall`` is given).
         modality
             Registered modality (default: the model's expression modality, the only one with an
-            ``nb``/``zinb``/``poisson`` likelihood, or the one named ``rna``).
-        mdata
-            Deprecated alias of ``adata`` (one release; warns). The old first positional
-            argument, the modality name, still works for one release (warns).
+            ``nb``/``zinb``/``poisson`` likelihood, or the one named ``rna``). The old first
+            positional argument, the modality name, still works for one release (warns).
 
         Returns
         -------
@@ -1011,20 +1009,20 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
                                 "as modality=).")
             warnings.warn("get_normalized_expression(modality, ...) is deprecated; pass "
                           "modality= (the first argument is adata=, as in scvi-tools).",
-                          DeprecationWarning, stacklevel=2)
+                          DeprecationWarning, stacklevel=3)  # the caller, past deprecated_mdata
             adata, modality = None, adata
-        mdata = self._validate_anndata(self._data_arg(adata, mdata, "get_normalized_expression"))
+        adata = self._validate_anndata(adata)
         m = self._expression_modality(modality, "get_normalized_expression", likelihoods=None)
         batch_size = self._batch_size_arg(batch_size)
         batch_code = self._batch_code(transform_batch)
-        genes = self._gene_mask(mdata, m, gene_list)
-        idx = np.arange(mdata.n_obs) if indices is None else np.asarray(indices)
+        genes = self._gene_mask(adata, m, gene_list)
+        idx = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
         if n_samples_overall is not None:
             if n_samples != 1:
                 raise ValueError("pass n_samples or n_samples_overall, not both.")
             idx = np.random.choice(idx, int(n_samples_overall))
         values = []
-        for px, lib, _ in self._decode(m, list(self.modalities), mdata, idx, n_samples, batch_size,
+        for px, lib, _ in self._decode(m, list(self.modalities), adata, idx, n_samples, batch_size,
                                        float(library_size), batch_code):
             v = px.mean / lib if self.module.likelihoods[m] == "betabinomial" else px.mean
             values.append(v.reshape(n_samples, -1, v.shape[-1])[..., genes].cpu())
@@ -1034,12 +1032,12 @@ class MOSAICVI(RemadomModelMixin, PosteriorPredictiveMixin, DifferentialExpressi
         if n_samples > 1 and not return_mean:
             if return_numpy is False:
                 warnings.warn("return_numpy=False with n_samples > 1 and return_mean=False: returning "
-                              "an array (n_samples, n_cells, n_vars).", UserWarning, stacklevel=2)
+                              "an array (n_samples, n_cells, n_vars).", UserWarning, stacklevel=3)
             return out
         out = out.mean(0)
         if return_numpy:
             return out
-        return pd.DataFrame(out, index=mdata.obs_names[idx], columns=self._modality_data(mdata, m).var_names[genes])
+        return pd.DataFrame(out, index=adata.obs_names[idx], columns=self._modality_data(adata, m).var_names[genes])
 
     def _posterior_predictive_batches(self, adata, indices, n_samples: int, batch_size: int, modality: str):
         """Per minibatch, ``modality``'s likelihood with ``z_bio`` from the cell's full PoE and

@@ -17,6 +17,7 @@ from remadom.data import (
     keep_unchanged_on_error,
     presence_mask,
 )
+from remadom.model.base import deprecated_mdata
 from remadom.model.mosaicvi import MOSAICVI
 from remadom.model.mosaicvi._model import _as_dict
 from remadom.nn import PRIORS
@@ -43,7 +44,7 @@ class PRIORVI(MOSAICVI):
 
     Parameters
     ----------
-    mdata
+    adata
         MuData registered with :meth:`setup_mudata`, or AnnData (one modality) registered with
         :meth:`setup_anndata`.
     prior
@@ -73,9 +74,10 @@ class PRIORVI(MOSAICVI):
 
     _module_cls = PRIORVIModule
 
+    @deprecated_mdata
     def __init__(
         self,
-        mdata: MuData,
+        adata: MuData,
         prior: str = "mog",
         n_components: int = 10,
         fusion: str = "concat",
@@ -93,7 +95,7 @@ class PRIORVI(MOSAICVI):
             raise ValueError(f"unknown fusion '{fusion}'; choose one of {FUSIONS}.")
         # read by _build_module, which MOSAICVI.__init__ calls (PRIORVI has no problem presets)
         self.settings = {"prior": prior, "n_components": n_components, "fusion": fusion}
-        super().__init__(mdata, problem=None, n_latent=n_latent, n_latent_tech=n_latent_tech,
+        super().__init__(adata, problem=None, n_latent=n_latent, n_latent_tech=n_latent_tech,
                          n_hidden=n_hidden, n_layers=n_layers, dropout_rate=dropout_rate)
         self.init_params_ = self._get_init_params(locals())
 
@@ -284,11 +286,12 @@ class PRIORVI(MOSAICVI):
     _INPUT_PREFIXES = ("_mosaicvi_", "_priorvi_")
 
     # ------------------------------------------------------------------ outputs
-    def _run(self, mdata, indices, batch_size):
+    def _run(self, adata, indices, batch_size):
         """Per minibatch (:meth:`_inference_batches`): the inference inputs and outputs."""
-        for _, inp in self._inference_batches(mdata, indices, batch_size):
+        for _, inp in self._inference_batches(adata, indices, batch_size):
             yield inp, self.module.inference(**inp)
 
+    @deprecated_mdata
     def get_latent_representation(
         self,
         adata: MuData | None = None,
@@ -296,8 +299,6 @@ class PRIORVI(MOSAICVI):
         give_mean: bool = True,
         batch_size: int | None = None,
         modality: str | None = None,
-        *,
-        mdata: MuData | None = None,
     ) -> np.ndarray:
         """The fused latent, or one modality's block.
 
@@ -315,20 +316,17 @@ class PRIORVI(MOSAICVI):
             ``None``: the fused latent (``(n_obs, M * n_latent)`` for concat, ``(n_obs, n_latent)``
             for attention; absent blocks at their prior's mean). A modality name: that block's
             posterior mean ``(n_obs, n_latent)`` (prior mean for cells without it).
-        mdata
-            Deprecated alias of ``adata`` (one release; warns).
 
         Raises
         ------
         ValueError
             Unknown modality.
         """
-        mdata = self._data_arg(adata, mdata)
         batch_size = self._batch_size_arg(batch_size)
         if modality is not None:
             self._modalities_arg(modality, "get_latent_representation")
         out = []
-        for inp, inf in self._run(mdata, indices, batch_size):
+        for inp, inf in self._run(adata, indices, batch_size):
             if modality is None:
                 q = inf["qz"]
                 out.append((q.loc if give_mean else q.sample()).cpu())
@@ -341,7 +339,8 @@ class PRIORVI(MOSAICVI):
                 out.append(torch.where(present, v, prior_mean).cpu())
         return torch.cat(out).numpy().astype(np.float32)
 
-    def get_modality_weights(self, mdata: MuData | None = None, indices=None,
+    @deprecated_mdata
+    def get_modality_weights(self, adata: MuData | None = None, indices=None,
                              batch_size: int = 1024) -> pd.DataFrame:
         """Per-cell attention weight of each modality (``fusion="attention"`` only).
 
@@ -356,8 +355,8 @@ class PRIORVI(MOSAICVI):
         """
         if self.module.fusion != "attention":
             raise ValueError("modality weights exist only with fusion='attention'; this model concatenates.")
-        w = torch.cat([inf["weights"].cpu() for _, inf in self._run(mdata, indices, batch_size)]).numpy()
-        m = self._validate_anndata(mdata)
+        w = torch.cat([inf["weights"].cpu() for _, inf in self._run(adata, indices, batch_size)]).numpy()
+        m = self._validate_anndata(adata)
         idx = m.obs_names if indices is None else m.obs_names[np.asarray(indices)]
         return pd.DataFrame(w, index=idx, columns=self.modalities)
 

@@ -42,7 +42,7 @@ from remadom.data import (
 from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
 
-from ..base import DerivedField, PosteriorPredictiveMixin, RemadomModelMixin
+from ..base import DerivedField, PosteriorPredictiveMixin, RemadomModelMixin, deprecated_mdata
 from ._constants import URMF_REGISTRY_KEYS
 from ._module import URMFModule
 
@@ -73,7 +73,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
 
     Parameters
     ----------
-    mdata
+    adata
         MuData registered with :meth:`setup_mudata`, or AnnData registered with
         :meth:`setup_anndata`.
     n_latent
@@ -111,10 +111,11 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     _module_cls = URMFModule
     _training_plan_cls = CheckedTrainingPlan
 
-    def __init__(self, mdata: MuData | AnnData, n_latent: int = 20, n_hidden: int = 128,
+    @deprecated_mdata
+    def __init__(self, adata: MuData | AnnData, n_latent: int = 20, n_hidden: int = 128,
                  readout_hops: int = 1, **module_kwargs):
         _check_hops(readout_hops)
-        super().__init__(mdata)
+        super().__init__(adata)
         self.readout_hops = int(readout_hops)
         info = self.adata_manager.registry["setup_args"]
         self.modalities = self._setup_modalities()
@@ -508,10 +509,10 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         )
 
     # ------------------------------------------------------------------ outputs
-    def _collect(self, mdata=None, indices=None, batch_size: int = 1024,
+    def _collect(self, adata=None, indices=None, batch_size: int = 1024,
                  decode: bool = False, give_mean: bool = True) -> dict[str, np.ndarray]:
         out = {"latent": [], "weights": [], "uncertainty": [], "mean": {m: [] for m in self.modalities}}
-        for tensors, inputs in self._inference_batches(mdata, indices, batch_size):
+        for tensors, inputs in self._inference_batches(adata, indices, batch_size):
             inf = self.module.inference(**inputs)
             mu = inf["qz"].loc
             out["latent"].append(self.module.adapt(mu if give_mean else inf["qz"].sample()).cpu())
@@ -527,10 +528,10 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             res["mean"] = {m: torch.cat(v).numpy() for m, v in out["mean"].items()}
         return res
 
+    @deprecated_mdata
     def get_latent_representation(self, adata: MuData | None = None, indices=None,
                                   give_mean: bool = True, batch_size: int | None = None,
-                                  readout_hops: int | None = None, *,
-                                  mdata: MuData | None = None) -> np.ndarray:
+                                  readout_hops: int | None = None) -> np.ndarray:
         """Fused latent (posterior mean after the TSA adapter), averaged over spatial neighbours.
 
         The spatial readout averages each spot's posterior mean with its neighbours' on the
@@ -553,23 +554,20 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             Spots per inference minibatch (default 1024).
         readout_hops
             Override the model's ``readout_hops`` for this call (0: the posterior mean itself).
-        mdata
-            Deprecated alias of ``adata`` (one release; warns).
 
         Returns
         -------
         ``(n_obs, n_latent)`` (or ``(len(indices), n_latent)``) float32 array in obs order,
         ready for ``mdata.obsm``.
         """
-        mdata = self._data_arg(adata, mdata)
         batch_size = self._batch_size_arg(batch_size)
         hops = _check_hops(self.readout_hops if readout_hops is None else readout_hops)
         setup = self.adata_manager.registry["setup_args"]
         if hops == 0 or setup.get("spatial_key") is None:
-            return self._collect(mdata, indices, batch_size, give_mean=give_mean)["latent"].astype(np.float32)
-        mdata = self._validate_anndata(mdata)
-        graph = mdata.obsp[setup["spatial_graph_key"]]
-        z = self._collect(mdata, None, batch_size, give_mean=give_mean)["latent"]
+            return self._collect(adata, indices, batch_size, give_mean=give_mean)["latent"].astype(np.float32)
+        adata = self._validate_anndata(adata)
+        graph = adata.obsp[setup["spatial_graph_key"]]
+        z = self._collect(adata, None, batch_size, give_mean=give_mean)["latent"]
         for _ in range(hops):
             z = neighbor_mean(graph, z)
         return z if indices is None else z[np.asarray(indices)]
@@ -587,23 +585,26 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             lib = self.module._library(tensors)[modality].repeat(n_samples, 1)
             yield decoder.distribution(decoder(self.module.adapt(z), lib))  # scvi NegativeBinomial
 
-    def get_modality_weights(self, mdata: MuData | None = None, indices=None,
+    @deprecated_mdata
+    def get_modality_weights(self, adata: MuData | None = None, indices=None,
                              batch_size: int = 1024) -> pd.DataFrame:
         """Fusion weight of each modality per spot, ``(n_obs, n_modalities)``, rows summing to 1."""
-        mdata_ = self._validate_anndata(mdata)
-        w = self._collect(mdata, indices, batch_size)["weights"]
-        idx = mdata_.obs_names if indices is None else mdata_.obs_names[indices]
+        data = self._validate_anndata(adata)
+        w = self._collect(adata, indices, batch_size)["weights"]
+        idx = data.obs_names if indices is None else data.obs_names[indices]
         return pd.DataFrame(w, index=idx, columns=self.modalities)
 
-    def get_uncertainty(self, mdata: MuData | None = None, indices=None,
+    @deprecated_mdata
+    def get_uncertainty(self, adata: MuData | None = None, indices=None,
                         batch_size: int = 1024) -> pd.DataFrame:
         """Epistemic uncertainty per modality and spot: mean posterior variance of its encoder."""
-        mdata_ = self._validate_anndata(mdata)
-        u = self._collect(mdata, indices, batch_size)["uncertainty"]
-        idx = mdata_.obs_names if indices is None else mdata_.obs_names[indices]
+        data = self._validate_anndata(adata)
+        u = self._collect(adata, indices, batch_size)["uncertainty"]
+        idx = data.obs_names if indices is None else data.obs_names[indices]
         return pd.DataFrame(u, index=idx, columns=self.modalities)
 
-    def get_reconstruction(self, modality: str, mdata: MuData | None = None, indices=None,
+    @deprecated_mdata
+    def get_reconstruction(self, modality: str, adata: MuData | None = None, indices=None,
                            batch_size: int = 1024) -> np.ndarray:
         """Decoded mean of ``modality`` from the fused latent.
 
@@ -619,7 +620,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         """
         if modality not in self.modalities:
             raise ValueError(f"modality '{modality}' is not registered; registered: {self.modalities}.")
-        return self._collect(mdata, indices, batch_size, decode=True)["mean"][modality]
+        return self._collect(adata, indices, batch_size, decode=True)["mean"][modality]
 
 
 def _check_hops(hops) -> int:
