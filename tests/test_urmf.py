@@ -225,6 +225,55 @@ def test_unknown_likelihood_and_anndata(toy_mdata):
         URMF.setup_mudata(rna, modalities=["rna"])
 
 
+def test_setup_hints_name_the_arguments_of_the_setup_used(toy_mdata, monkeypatch):
+    """After URMF.setup_anndata the hints say layer=/likelihood= and adata; setup_mudata's say
+    layers={...}/likelihoods={...} (as MOSAICVI's)."""
+    from remadom.model.urmf import _model
+
+    a = toy_mdata["prot"].copy()
+    a.obsm["spatial"] = np.array(toy_mdata.obsm["spatial"])  # a copy
+    a.obsm["X_pca"] = toy_mdata["rna"].obsm["X_pca"].copy()
+    remadom.data.spatial_graph(a, n_neighs=4)
+    one = {"modality": "prot", "use_feature_graph": False}
+    with pytest.raises(ValueError, match=r"likelihood='gaussian' or a counts layer \(layer='counts'\)"):
+        URMF.setup_anndata(a, layer="X_pca", likelihood="nb", **one)
+    a.obsm["X_none"] = np.zeros((a.n_obs, 0), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"empty \(no features\); pass layer='X_pca' naming"):
+        URMF.setup_anndata(a, layer="X_none", **one)
+    with pytest.warns(UserWarning, match=r"pca_rna\(adata\) and pass layer='X_pca'"):
+        monkeypatch.setattr(_model, "_WARN_INPUT_GB", 1e-6)
+        URMF.setup_anndata(a, likelihood="nb", **one)
+    monkeypatch.undo()
+    x = a.X.copy()
+    a.X[1] = 0
+    with pytest.raises(ValueError, match=r"filter_cells\(adata, min_counts=1\)`\.$"):
+        URMF.setup_anndata(a, likelihood="nb", **one)
+    a.X[1], a.X[0, 0] = x[1], -1
+    with pytest.raises(ValueError, match=r"`layer='counts'`\) or use `likelihood='gaussian'`") as err:
+        URMF.setup_anndata(a, likelihood="nb", **one)
+    assert "layers=" not in str(err.value)
+    a.X[0, 0] = x[0, 0]
+    a.obsm["spatial"][2] = np.nan
+    with pytest.raises(ValueError, match=r"adata\.obsm\['spatial'\]"):
+        URMF.setup_anndata(a, likelihood="nb", **one)
+
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    toy_mdata["prot"].X[0, 0] = -1
+    with pytest.raises(ValueError, match=r"`layers=\{'prot': 'counts'\}`\) or use `likelihoods=\{'prot': 'gaussian'\}`"):
+        URMF.setup_mudata(toy_mdata, modalities=["prot"], likelihoods={"prot": "nb"})
+
+
+def test_load_onto_reordered_anndata_says_how_to_subset(toy_mdata):
+    a = toy_mdata["prot"].copy()
+    a.obsm["spatial"] = np.array(toy_mdata.obsm["spatial"])  # a copy
+    remadom.data.spatial_graph(a, n_neighs=4)
+    URMF.setup_anndata(a, likelihood="nb", modality="prot", use_feature_graph=False)
+    model = URMF(a, n_latent=3, n_hidden=8)
+    other = a[:, a.var_names[::-1]].copy()
+    with pytest.raises(ValueError, match=r"`adata = adata\[:, trained_var_names\]`"):
+        model.get_latent_representation(other)
+
+
 def test_wide_count_modality_warns_with_the_fix(toy_mdata, monkeypatch):
     from remadom.model.urmf import _model
 

@@ -267,10 +267,12 @@ class DataSignatureField(BaseAnnDataField):
                 )
             if old["var_names"] is not None and cur["var_names"] is not None \
                     and old["var_names"] != cur["var_names"]:
+                subset = ("adata = adata[:, trained_var_names]" if isinstance(adata_target, AnnData)
+                          else f"mdata.mod['{m}'] = mdata['{m}'][:, trained_var_names]")
                 raise ValueError(
                     f"modality '{m}', {cur['field']}: the same number of features ({cur['width']}) "
                     "but other var names or another order than at training. Subset and order them "
-                    f"as at training (`mdata.mod['{m}'] = mdata['{m}'][:, trained_var_names]`). {fix}"
+                    f"as at training (`{subset}`). {fix}"
                 )
         missing = sorted(set(old_inputs) - set(new["inputs"]))
         if missing:

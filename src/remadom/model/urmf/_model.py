@@ -43,6 +43,7 @@ from remadom.nn import MEAN_DECODER_LIKELIHOODS
 from remadom.train import CheckedTrainingPlan
 
 from ..base import DerivedField, PosteriorPredictiveMixin, RemadomModelMixin, deprecated_mdata
+from ..base._mixin import setup_arg
 from ._constants import URMF_REGISTRY_KEYS
 from ._module import URMFModule
 
@@ -305,9 +306,13 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         """Validate and register a MuData (``modalities``) or an AnnData (one modality)."""
         single = isinstance(mdata, AnnData)
         what = "the AnnData" if single else "the MuData"
+        owner = "adata" if single else "mdata"
 
         def part(m):
             return mdata if single else mdata[m]
+
+        def hint(arg: str, m: str, value: str) -> str:  # in the spelling of the setup in use
+            return setup_arg(single, arg, m, value)
 
         def feature_field(m, key):
             return ObspField(URMF_REGISTRY_KEYS.feature_graph_key(m), key) if single else \
@@ -319,7 +324,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                     f"the feature kNN graph has k={n_feature_neighbors}" if use_feature_graph
                     else "inputs are standardised over spots")
         if spatial_key is not None and spatial_key in mdata.obsm:
-            check_coordinates(mdata.obsm[spatial_key], mdata.n_obs, f"mdata.obsm['{spatial_key}']")
+            check_coordinates(mdata.obsm[spatial_key], mdata.n_obs, f"{owner}.obsm['{spatial_key}']")
         layers = dict(layers or {})
         likelihoods = dict(likelihoods or {})
         for name, d in (("layers", layers), ("likelihoods", likelihoods)):
@@ -358,10 +363,9 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             x = as_float32(x, m, where)
             signature[m] = (where, x.shape[1], None if kind == "obsm" else part(m).var_names)
             if x.shape[1] == 0:
-                raise ValueError(
-                    f"modality '{m}': {where} is empty (no features); drop the modality or point "
-                    "`layers` at a representation in obsm."
-                )
+                fix = (f"pass {hint('layers', m, repr('X_pca'))} naming a representation in adata.obsm"
+                       if single else "drop the modality or point `layers` at a representation in obsm")
+                raise ValueError(f"modality '{m}': {where} is empty (no features); {fix}.")
             lik = likelihoods.get(m)
             if lik is None:
                 lik = "gaussian" if kind == "obsm" or not is_counts(x, 1_000_000) else "nb"
@@ -375,10 +379,14 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                 if kind == "obsm":
                     raise ValueError(
                         f"modality '{m}': likelihood 'nb' needs counts, but {where} is a "
-                        "representation; use likelihood 'gaussian' or a counts layer."
+                        f"representation; use {hint('likelihoods', m, repr('gaussian'))} or a counts "
+                        f"layer ({hint('layers', m, repr('counts'))})."
                     )
-                check_counts(x, m, where)
-                check_zero_cells(x, m, where)
+                check_counts(x, m, where, fix=(
+                    f"Pass raw counts (e.g. `{hint('layers', m, repr('counts'))}`) or use "
+                    f"`{hint('likelihoods', m, repr('gaussian'))}` on a normalised representation."))
+                check_zero_cells(x, m, where,
+                                 fix="`sc.pp.filter_cells(adata, min_counts=1)`" if single else None)
             else:
                 check_finite(x, m, where)
             resolved[m], mats[m] = lik, (x, kind)
@@ -393,7 +401,8 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                 warnings.warn(
                     f"modality '{m}': {x.shape[1]} features become dense encoder inputs of "
                     f"~{gb:.1f} GB ({n_views} graph views); URMF is built for reduced inputs. For "
-                    f"RNA run remadom.pp.pca_rna(mdata['{m}']) and pass layers={{'{m}': 'X_pca'}}.",
+                    f"RNA run remadom.pp.pca_rna({'adata' if single else f'mdata[{m!r}]'}) and pass "
+                    f"{hint('layers', m, repr('X_pca'))}.",
                     UserWarning, stacklevel=2)
 
         # --- compute (held by the model: DerivedField) and register; only a missing feature
