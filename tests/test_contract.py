@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scvi
+import torch
 
 import remadom
 from remadom.model import MORPHOVI, MOSAICVI, PRIORVI, STEREOMM, URMF, RemadomModelMixin
@@ -292,6 +293,22 @@ def test_morphovi_epochs_and_steps():
     assert model.trainer.current_epoch == 1  # one pass = ceil(200 / 64) iterations
     model.train(max_steps=5, batch_size=64, enable_progress_bar=False)  # 5 iterations -> 2 epochs of 4
     assert model.trainer.current_epoch == 2
+
+
+@pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
+def test_train_takes_scvi_tools_arguments(cls):
+    """train(max_epochs, accelerator, devices, batch_size, plan_kwargs, datasplitter_kwargs) on
+    every model; plan_kwargs reaches the training plan (lr 0: no parameter moves)."""
+    scvi.settings.seed = 0
+    m, setup, kwargs, _ = CASES[cls]()
+    setup(m)
+    model = cls(m, **kwargs)
+    before = {k: v.detach().clone() for k, v in model.module.named_parameters()}
+    model.train(max_epochs=1, accelerator="cpu", devices=1, batch_size=64, plan_kwargs={"lr": 0.0},
+                datasplitter_kwargs={}, enable_progress_bar=False)
+    assert model.is_trained_
+    moved = [k for k, v in model.module.named_parameters() if not torch.equal(v.detach().cpu(), before[k])]
+    assert not moved, f"{cls.__name__}: plan_kwargs lr=0 did not reach the plan; moved {moved[:3]}"
 
 
 @pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)

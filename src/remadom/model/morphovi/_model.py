@@ -340,6 +340,8 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         max_epochs: int | None = None,
         max_steps: int | None = None,
         num_workers: int | None = None,
+        plan_kwargs: dict | None = None,
+        datasplitter_kwargs: dict | None = None,
         **trainer_kwargs,
     ):
         """Adversarial training (seed option names).
@@ -384,6 +386,13 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
             Under DDP the adversarial plan's two optimisers each step part of the network, so
             ``strategy="ddp"`` runs with ``find_unused_parameters=True``; each process takes every
             ``world_size``-th group-balanced batch.
+        plan_kwargs
+            :class:`~remadom.train.AdversarialTrainingPlan` arguments, scvi-tools' name; they
+            override the ones above (``lr``, ``beta1``, ``beta2``, ``weight_decay``,
+            ``lr_policy``, ``step_size``, ``gamma``).
+        datasplitter_kwargs
+            More :class:`~remadom.train.BalancedDataSplitter` (scvi-tools ``DataSplitter``)
+            arguments, e.g. ``pin_memory``; scvi-tools' name.
         **trainer_kwargs
             Passed to Lightning (``logger``, ``callbacks``, ``enable_progress_bar``, ...).
 
@@ -421,13 +430,13 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         loader = prepare_trainer("MORPHOVI", trainer_kwargs, num_workers, checkpoint_dir, resume,
                                  datasplitter_kwargs=False, find_unused_parameters=True)
         devices, ckpt_path = trainer_kwargs.pop("devices"), trainer_kwargs.pop("ckpt_path")
-        splitter = BalancedDataSplitter(self.adata_manager, train_size=1.0, batch_size=batch_size,
-                                        balance_groups=groups, **loader)
+        splitter = BalancedDataSplitter(self.adata_manager, batch_size=batch_size, balance_groups=groups,
+                                        **{"train_size": 1.0, **loader, **(datasplitter_kwargs or {})})
         steps = int(np.ceil(self.adata.n_obs / batch_size))
         max_epochs = max(1, int(np.ceil(max_iter / steps))) if max_epochs is None else int(max_epochs)
-        plan = AdversarialTrainingPlan(self.module, weights, schedule, lr=lr, beta1=beta1, beta2=beta2,
-                                       weight_decay=weight_decay, lr_policy=lr_policy,
-                                       step_size=step_size, gamma=gamma)
+        plan = AdversarialTrainingPlan(self.module, weights, schedule, **{
+            "lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay,
+            "lr_policy": lr_policy, "step_size": step_size, "gamma": gamma, **(plan_kwargs or {})})
         from lightning.pytorch.callbacks import ModelCheckpoint
 
         callbacks = list(trainer_kwargs.get("callbacks") or [])

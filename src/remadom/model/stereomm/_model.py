@@ -360,7 +360,8 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
     _INPUT_PREFIXES = (_PREFIX,)
 
     # ------------------------------------------------------------------ training
-    def _splitter(self, batch_size: int | None, shuffle: bool, num_workers: int = 0) -> SubgraphDataSplitter:
+    def _splitter(self, batch_size: int | None, shuffle: bool, num_workers: int = 0,
+                  **kwargs) -> SubgraphDataSplitter:
         am = self.adata_manager
         tensors = {STEREOMM_REGISTRY_KEYS.input_key(m): np.asarray(am.get_from_registry(STEREOMM_REGISTRY_KEYS.input_key(m)), dtype=np.float32)
                    for m in self.modalities}
@@ -368,7 +369,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
                                               or f"{_GRAPH_KEY}_connectivities"])
         coords = np.asarray(am.get_from_registry(STEREOMM_REGISTRY_KEYS.COORDS_KEY), dtype=np.float64)
         return SubgraphDataSplitter(tensors, graph, coords, batch_size, self._n_hops, shuffle=shuffle,
-                                    num_workers=num_workers)
+                                    num_workers=num_workers, **kwargs)
 
     def train(
         self,
@@ -383,6 +384,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         checkpoint_dir: str | None = None,
         resume: bool = False,
         num_workers: int = 0,
+        datasplitter_kwargs: dict | None = None,
         **trainer_kwargs,
     ):
         """Train with scvi-tools' :class:`~scvi.train.TrainRunner` (Lightning).
@@ -413,6 +415,9 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             (``strategy="ddp"``, ``devices``, ``num_nodes``; ``docs/scale.md``) the tiles are
             dealt out to the processes, so ``batch_size`` must give at least one tile per process
             (with one tile every process trains the same full graph; a warning says so).
+        datasplitter_kwargs
+            More :class:`~remadom.train.SubgraphDataSplitter` arguments (``shuffle``, default
+            True; ``seed`` of the tiling, default 0); scvi-tools' name.
         **trainer_kwargs
             Passed to Lightning's Trainer (``precision``, ``gradient_clip_val``, ``logger``,
             ``enable_progress_bar``, ``callbacks``, ``ckpt_path``, ...).
@@ -440,7 +445,8 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         loader = prepare_trainer("STEREOMM", trainer_kwargs, num_workers, checkpoint_dir, resume,
                                  datasplitter_kwargs=False)
         devices = trainer_kwargs.pop("devices")
-        splitter = self._splitter(batch_size, shuffle=True, num_workers=loader.get("num_workers", 0))
+        splitter = self._splitter(batch_size, **{"shuffle": True, "num_workers": loader.get("num_workers", 0),
+                                                 **(datasplitter_kwargs or {})})
         warn_unsharded("STEREOMM", len(splitter.batches), trainer_kwargs, "tiles (batch_size)")
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         trainer_kwargs.setdefault("check_val_every_n_epoch", None)
