@@ -161,7 +161,7 @@ class BetaBinomialDecoder(_DistDecoder):
 
 
 #: Distribution decoder per name of the likelihood registry (:data:`remadom.nn.LIKELIHOODS`,
-#: which says what each needs; ``tests/test_nn.py`` checks that the two list the same names).
+#: which says what each needs; ``tests/test_nn_likelihoods.py`` checks that the two list the same names).
 LIKELIHOOD_DECODERS: dict[str, type[_DistDecoder]] = {
     "nb": NBDecoder,
     "zinb": NBDecoder,

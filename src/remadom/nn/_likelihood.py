@@ -52,4 +52,4 @@ class NegativeBinomialDecoder(NBDecoder):
 
 DECODERS = {"gaussian": GaussianDecoder, "nb": NegativeBinomialDecoder}
 """Mean + NLL decoder per likelihood name: the registry's
-:data:`~remadom.nn.MEAN_DECODER_LIKELIHOODS` (``tests/test_nn.py`` checks they agree)."""
+:data:`~remadom.nn.MEAN_DECODER_LIKELIHOODS` (``tests/test_nn_likelihoods.py`` checks they agree)."""
