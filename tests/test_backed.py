@@ -21,7 +21,9 @@ from scvi.data import AnnTorchDataset
 from remadom.data import (
     BackedRows,
     check_not_backed,
+    close_store,
     get_matrix,
+    new_store,
     pad_rows,
     read_zarr_lazy,
     set_store_dir,
@@ -161,6 +163,17 @@ def test_write_store_for_derived_inputs(tmp_path):
         assert write_store(values, disk, "y").file.filename.startswith(str(tmp_path / "elsewhere"))
     finally:
         set_store_dir(None)
+    # filled by column blocks: a temporary file until close_store, then the store, read-only
+    store = new_store(disk, "urmf_adt_input", values.shape)
+    for a in range(0, 7, 3):
+        store[:, a : a + 3] = values[:, a : a + 3]
+    assert store.file.filename.endswith(".tmp")
+    ds = close_store(store)
+    assert ds.file.filename == str(tmp_path / "d.h5ad.remadom" / "urmf_adt_input.h5")
+    assert ds.file.mode == "r" and not list((tmp_path / "d.h5ad.remadom").glob("*.tmp"))
+    np.testing.assert_array_equal(ds[:], values)
+    mem = new_store(ad.AnnData(np.zeros((40, 1))), "x", (40, 7))  # in memory: an array
+    assert isinstance(mem, np.ndarray) and close_store(mem) is mem
 
 
 def test_backed_with_loader_workers(pbmc_file):
@@ -200,19 +213,35 @@ def test_mosaicvi_zarr_store_same_latent_as_memory(pbmc_file, tmp_path):
     np.testing.assert_allclose(z_lazy, z_mem, atol=1e-5)
 
 
-def test_urmf_backed_same_latent_inputs_in_store(tmp_path, monkeypatch):
-    """URMF on the real lymph-node ADT counts, backed: .X on disk, propagations in an h5 store."""
+@pytest.mark.parametrize("rep", [False, True], ids=["nb_counts", "gaussian_obsm"])
+def test_urmf_backed_same_latent_inputs_in_store(tmp_path, monkeypatch, rep):
+    """URMF on the real lymph-node ADT, backed: .X on disk, derived inputs in h5 stores.
+
+    Counts (``nb``): the propagations are in the store, the count targets are read from the
+    on-disk ``.X``. A CLR-PCA in ``obsm`` (``gaussian``): propagations and targets in stores,
+    the propagations written 7 features at a time (``_BLOCK_BYTES`` lowered so that the blocks
+    are as narrow as at 10^6 spots). The stored values are the in-memory inputs, the latent is
+    the in-memory latent.
+    """
     import remadom
+    from remadom.model.urmf import _model as urmf_model
 
     m = md.read_h5mu(shared_file("lymph_node_s1.h5mu"))
     m = m[np.asarray(m["prot"].X.sum(1)).ravel() > 0].copy()  # one spot has no ADT count
     remadom.data.spatial_graph(m, n_neighs=6)
+    setup = {}
+    if rep:
+        remadom.pp.pca_protein(m["prot"])
+        assert m["prot"].obsm["X_pca"].shape[1] > 7  # several blocks of 7 features
+        setup = {"layers": {"prot": "X_pca"}}
     path = tmp_path / "lymph_node.h5mu"
     m.write_h5mu(path)
+    n_views = 2  # hops (1, 2)
+    monkeypatch.setattr(urmf_model, "_BLOCK_BYTES", 4 * m.n_obs * (n_views + 3) * 7)
 
     def train(d):
         scvi.settings.seed = 0
-        URMF.setup_mudata(d, modalities=["prot"])
+        URMF.setup_mudata(d, modalities=["prot"], **setup)
         model = URMF(d, n_latent=10)
         model.train(
             max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False
@@ -222,10 +251,14 @@ def test_urmf_backed_same_latent_inputs_in_store(tmp_path, monkeypatch):
     disk = md.read_h5mu(path, backed="r")
     model, z_disk = train(disk)
     assert isinstance(disk["prot"].X, CSRDataset)
-    inputs = model.adata_manager.get_from_registry("prot_input")
-    assert isinstance(inputs, h5py.Dataset)
-    assert inputs.file.filename == str(tmp_path / "lymph_node.h5mu.remadom" / "urmf_prot_input.h5")
+    keys = ["prot_input", "prot_target"] if rep else ["prot_input"]
+    stored = {k: model.adata_manager.get_from_registry(k) for k in keys}
+    for k, v in stored.items():
+        assert isinstance(v, h5py.Dataset)
+        assert v.file.filename == str(tmp_path / "lymph_node.h5mu.remadom" / f"urmf_{k}.h5")
     _sorted_minibatches(monkeypatch)
-    _, z_mem = train(md.read_h5mu(path))
+    model_mem, z_mem = train(md.read_h5mu(path))
+    for k, v in stored.items():
+        np.testing.assert_allclose(v[:], model_mem.adata_manager.get_from_registry(k), atol=1e-6)
     assert z_disk.shape == (m.n_obs, 10) and np.isfinite(z_disk).all()
     np.testing.assert_allclose(z_disk, z_mem, atol=1e-5)

@@ -85,6 +85,74 @@ def test_propagate_matches_dense_gcn():
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_normalized_adjacency_is_gcnnorm_coalesced():
+    """The same indices and values as torch_geometric's GCNNorm + coalesce (the earlier code)."""
+    import torch
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import GCNNorm
+    from torch_geometric.utils import from_scipy_sparse_matrix
+
+    rng = np.random.default_rng(3)
+    a = sp.random(200, 200, density=0.05, random_state=3, format="csr", dtype=np.float32)
+    a.data[::5] = 0  # explicit zeros
+    a = (a + sp.diags(rng.uniform(0.5, 2.0, 200).astype(np.float32))).tocsr()  # self loops
+    m = remadom.datasets.lymph_node_s1()
+    remadom.data.spatial_graph(m, n_neighs=6)
+    for graph in (a, m.obsp["spatial_connectivities"]):
+        g = sp.csr_matrix(graph, dtype=np.float32)
+        g = g.maximum(g.T).tocoo()
+        g.setdiag(0)
+        g.eliminate_zeros()
+        edge_index, edge_weight = from_scipy_sparse_matrix(g)
+        ref = GCNNorm(add_self_loops=True)(
+            Data(edge_index=edge_index, edge_weight=edge_weight.float(), num_nodes=g.shape[0])
+        )
+        ref = torch.sparse_coo_tensor(ref.edge_index, ref.edge_weight, g.shape).coalesce()
+        got = remadom.data.normalized_adjacency(graph)
+        assert got.is_coalesced() and got.dtype == torch.float32
+        assert torch.equal(got.indices(), ref.indices())
+        assert torch.equal(got.values(), ref.values())
+
+
+def test_propagate_takes_the_normalized_adjacency():
+    """Â computed once (``normalized_adjacency``) gives the values of the graph itself, exactly."""
+    rng = np.random.default_rng(2)
+    a = sp.random(50, 50, density=0.1, random_state=2, format="csr", dtype=np.float32)
+    x = rng.normal(size=(50, 6)).astype(np.float32)
+    adj = remadom.data.normalized_adjacency(a)
+    np.testing.assert_array_equal(
+        remadom.data.propagate(adj, x, hops=(1, 2)), remadom.data.propagate(a, x, hops=(1, 2))
+    )
+    np.testing.assert_array_equal(
+        remadom.data.ppr_propagate(adj, x, alpha=0.2), remadom.data.ppr_propagate(a, x, alpha=0.2)
+    )
+    assert not np.array_equal(remadom.data.propagate(adj, x, hops=(1,)), x)
+
+
+@pytest.mark.slow  # ~50 s: pynndescent's numba compilation
+def test_feature_graph_above_50k_is_pynndescents_graph_without_index():
+    """Above 50k obs the search is scanpy's pynndescent one, through a transformer keeping no index."""
+    from pynndescent import PyNNDescentTransformer
+
+    from remadom.data._graph import _transformer
+    from remadom.data._knn import KnnGraphTransformer
+
+    assert _transformer(49_999, 10, 0) == "sklearn"
+    ours = _transformer(50_000, 10, 0)
+    assert isinstance(ours, KnnGraphTransformer)
+    prot = remadom.datasets.lymph_node_s1()["prot"]  # real ADT (3,484 spots), CLR-PCA
+    remadom.pp.pca_protein(prot)
+    x = prot.obsm["X_pca"]
+    kw = {"n_neighbors": 10, "metric": "euclidean", "metric_kwds": {}, "random_state": 0}
+    assert ours.get_params() == PyNNDescentTransformer(**kw).get_params()
+    ref = PyNNDescentTransformer(**kw).fit_transform(x)
+    got = ours.fit_transform(x)
+    assert not hasattr(ours, "index_")
+    assert got.shape == ref.shape == (prot.n_obs, prot.n_obs) and got.nnz == 11 * prot.n_obs
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(got, part), getattr(ref, part))
+
+
 def test_obsp_field_validation(toy_mdata):
     remadom.data.spatial_graph(toy_mdata, n_neighs=4)
     f = ObspField("g", "spatial_connectivities")

@@ -8,7 +8,9 @@ for one release and raise a ``DeprecationWarning``.
 from ._backed import (
     BackedRows,
     check_not_backed,
+    close_store,
     is_backed,
+    new_store,
     read_zarr_lazy,
     set_store_dir,
     write_store,
@@ -48,7 +50,9 @@ from ._validate import (
 __all__ = [
     "BackedRows",
     "check_not_backed",
+    "close_store",
     "is_backed",
+    "new_store",
     "read_zarr_lazy",
     "set_store_dir",
     "write_store",

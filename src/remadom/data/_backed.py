@@ -464,7 +464,9 @@ def write_store(values, data, name: str, block_rows: int = BLOCK_ROWS):
     ``<data file>.remadom/<name>.h5`` (or under :func:`set_store_dir`) and returned as a read-only
     :class:`h5py.Dataset`, which scvi-tools' data loader reads one minibatch at a time. Each call
     rewrites the store (through a temporary file, so a model still reading the previous one keeps
-    its data). For data in memory, ``values`` is returned unchanged.
+    its data). For data in memory, ``values`` is returned unchanged. To fill a store piece by
+    piece instead (without the whole array in memory), use :func:`new_store` and
+    :func:`close_store`.
 
     Parameters
     ----------
@@ -487,26 +489,81 @@ def write_store(values, data, name: str, block_rows: int = BLOCK_ROWS):
     PermissionError
         If the store folder cannot be written, with the fix (:func:`set_store_dir`).
     """
-    filename = getattr(data, "filename", None)
-    if filename is None or not getattr(data, "isbacked", False):
+    if not _is_backed_data(data):
         return values
-    path = store_path(filename, f"{name}.h5")
-    shape = (int(values.shape[0]), int(values.shape[1]))
+    ds = new_store(data, name, values.shape)
+    for start in range(0, ds.shape[0], block_rows):
+        stop = min(start + block_rows, ds.shape[0])
+        b = values[start:stop]
+        ds[start:stop] = np.asarray(b.toarray() if sp.issparse(b) else b, dtype=np.float32)
+    return close_store(ds)
+
+
+def _is_backed_data(data) -> bool:
+    return getattr(data, "filename", None) is not None and getattr(data, "isbacked", False)
+
+
+def new_store(data, name: str, shape: tuple[int, int]):
+    """An empty derived ``(n_obs, n_features)`` float32 model input, to be filled by slices.
+
+    For backed ``data``, a dataset in a new store (a temporary file until :func:`close_store`,
+    written as :func:`write_store` writes it); otherwise an in-memory :func:`numpy.empty` array.
+    Filling it by column blocks (``store[:, a:b] = block``) keeps only one block in memory.
+
+    Parameters
+    ----------
+    data
+        The AnnData / MuData the input is derived from.
+    name
+        Store name, as in :func:`write_store`.
+    shape
+        ``(n_obs, n_features)``.
+
+    Returns
+    -------
+    A writable :class:`h5py.Dataset` (backed data) or :class:`numpy.ndarray`; hand it to
+    :func:`close_store` when it is filled.
+
+    Raises
+    ------
+    PermissionError
+        If the store folder cannot be written, with the fix (:func:`set_store_dir`).
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    if not _is_backed_data(data):
+        return np.empty(shape, dtype=np.float32)
     # rewritten at each setup (through a temporary file: a model reading the old one keeps it)
-    tmp = f"{path}.tmp"
-    with h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(
-            name,
-            shape=shape,
-            dtype=np.float32,
-            chunks=(min(max(shape[0], 1), 256), max(shape[1], 1)),
-        )
-        for start in range(0, shape[0], block_rows):
-            stop = min(start + block_rows, shape[0])
-            b = values[start:stop]
-            ds[start:stop] = np.asarray(b.toarray() if sp.issparse(b) else b, dtype=np.float32)
+    tmp = f"{store_path(data.filename, f'{name}.h5')}.tmp"
+    f = h5py.File(tmp, "w")
+    return f.create_dataset(
+        name,
+        shape=shape,
+        dtype=np.float32,
+        chunks=(min(max(shape[0], 1), 256), max(shape[1], 1)),
+    )
+
+
+def close_store(store):
+    """Finish a :func:`new_store`: the in-memory array as it is, or the store opened read-only.
+
+    Parameters
+    ----------
+    store
+        What :func:`new_store` returned, filled.
+
+    Returns
+    -------
+    The array, or a read-only :class:`h5py.Dataset` of ``<data file>.remadom/<name>.h5`` (the
+    temporary file moved in place).
+    """
+    if isinstance(store, np.ndarray):
+        return store
+    f, key = store.file, store.name
+    tmp = f.filename
+    f.close()
+    path = tmp.removesuffix(".tmp")
     os.replace(tmp, path)
-    return h5py.File(path, "r")[name]
+    return h5py.File(path, "r")[key]
 
 
 def read_zarr_lazy(store) -> MuData:

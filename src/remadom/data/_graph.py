@@ -184,6 +184,13 @@ def feature_graph(
         rebuilt on a copy with ties broken by a jitter of 1e-6 of the data's scale, and a
         warning says so.
 
+    Notes
+    -----
+    The search is exact (scikit-learn) below 50,000 observations and pynndescent's above
+    (:func:`knn_transformer`); above, the graph is scanpy's ``transformer="pynndescent"``
+    graph, but no query index is kept (``uns[key_added]`` has no ``"rp_forest"``), which
+    saves memory at 10^6 observations.
+
     Raises
     ------
     ValueError
@@ -201,7 +208,7 @@ def feature_graph(
         key_added=key_added,
         random_state=random_state,
         method=method,
-        transformer=knn_transformer(adata.n_obs),
+        transformer=_transformer(adata.n_obs, n_neighbors, random_state),
     )
     conn = adata.obsp[f"{key_added}_connectivities"]
     if method == "gauss" and not np.isfinite(conn.data).all():
@@ -216,7 +223,7 @@ def feature_graph(
         tmp.obsm["X_rep"] = rep.astype(np.float32)
         sc.pp.neighbors(tmp, n_neighbors=n_neighbors, use_rep="X_rep", key_added=key_added,
                         random_state=random_state, method=method,
-                        transformer=knn_transformer(adata.n_obs))
+                        transformer=_transformer(adata.n_obs, n_neighbors, random_state))
         for suffix in ("connectivities", "distances"):
             adata.obsp[f"{key_added}_{suffix}"] = tmp.obsp[f"{key_added}_{suffix}"]
         adata.uns[key_added] = tmp.uns[key_added]
@@ -236,4 +243,20 @@ def knn_transformer(n_obs: int) -> str:
     tens of thousands of cells; above 50k observations the approximate search pays off.
     """
     return "sklearn" if n_obs < 50_000 else "pynndescent"
+
+
+def _transformer(n_obs: int, n_neighbors: int, random_state: int):
+    """``transformer=`` of :func:`scanpy.pp.neighbors`: ``"sklearn"`` below 50k obs, else pynndescent.
+
+    Above, the pynndescent search that scanpy's ``transformer="pynndescent"`` runs (same
+    parameters: the same graph), through :class:`~remadom.data._knn.KnnGraphTransformer`, which
+    keeps no query index.
+    """
+    if knn_transformer(n_obs) == "sklearn":
+        return "sklearn"
+    from ._knn import KnnGraphTransformer  # numba-compiled: imported on use
+
+    return KnnGraphTransformer(
+        n_neighbors=n_neighbors, metric="euclidean", metric_kwds={}, random_state=random_state
+    )
 

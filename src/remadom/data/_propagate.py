@@ -20,28 +20,44 @@ def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
     Parameters
     ----------
     graph
-        Sparse ``(n_obs, n_obs)`` adjacency; weights are symmetrised (``max(A, A.T)``).
+        Sparse ``(n_obs, n_obs)`` adjacency; weights are symmetrised (``max(A, A.T)``), its
+        diagonal is replaced by unit self loops.
 
     Returns
     -------
-    Sparse float32 tensor ``(n_obs, n_obs)`` holding ``D^-1/2 (A + I) D^-1/2``
-    (normalisation by :class:`torch_geometric.transforms.GCNNorm`).
+    Coalesced sparse float32 tensor ``(n_obs, n_obs)`` holding ``D^-1/2 (A + I) D^-1/2``: the
+    indices and values of :class:`torch_geometric.transforms.GCNNorm` followed by ``coalesce()``
+    (same degrees, by the same :func:`torch_geometric.utils.scatter`; same products), built in
+    sorted order from the CSR structure, so that only one int64 copy of the edges is ever held
+    (``tests/test_data.py`` checks the equality).
     """
-    g = sp.csr_matrix(graph, dtype=np.float32)
-    g = g.maximum(g.T).tocoo()
-    g.setdiag(0)
-    g.eliminate_zeros()
-    from torch_geometric.data import Data
-    from torch_geometric.transforms import GCNNorm
-    from torch_geometric.utils import from_scipy_sparse_matrix
+    from torch_geometric.utils import scatter
 
-    edge_index, edge_weight = from_scipy_sparse_matrix(g)
-    data = GCNNorm(add_self_loops=True)(
-        Data(edge_index=edge_index, edge_weight=edge_weight.float(), num_nodes=g.shape[0])
-    )
-    return torch.sparse_coo_tensor(
-        data.edge_index, data.edge_weight, (g.shape[0], g.shape[0]), check_invariants=False
-    ).coalesce()
+    n = graph.shape[0]
+    g = sp.csr_matrix(graph, dtype=np.float32)
+    g = g.maximum(g.T).tocsr()
+    # off-diagonal non-zero edges, in CSR order (the order GCNNorm sums the degrees in)
+    g.data[_csr_rows(g) == g.indices] = 0
+    g.eliminate_zeros()
+    # degrees over the edges and then the unit self loops, as GCNNorm's add_remaining_self_loops
+    col = torch.cat([torch.from_numpy(g.indices).long(), torch.arange(n)])
+    weight = torch.cat([torch.from_numpy(g.data), torch.ones(n)])
+    deg_inv_sqrt = scatter(weight, col, dim=0, dim_size=n, reduce="sum").pow_(-0.5)
+    deg_inv_sqrt.masked_fill_(deg_inv_sqrt == float("inf"), 0)
+    del col, weight
+    a = g + sp.eye(n, dtype=np.float32, format="csr")  # weights, and 1 on the diagonal
+    del g
+    a.sort_indices()  # the coalesced (row, col) order
+    index = torch.empty((2, a.nnz), dtype=torch.long)
+    index[0] = torch.from_numpy(_csr_rows(a))
+    index[1] = torch.from_numpy(a.indices)
+    value = deg_inv_sqrt[index[0]].mul_(torch.from_numpy(a.data)).mul_(deg_inv_sqrt[index[1]])
+    return torch.sparse_coo_tensor(index, value, (n, n), check_invariants=False, is_coalesced=True)
+
+
+def _csr_rows(a: sp.csr_matrix) -> np.ndarray:
+    """Row of each stored entry of a CSR matrix."""
+    return np.repeat(np.arange(a.shape[0], dtype=a.indices.dtype), np.diff(a.indptr))
 
 
 def neighbor_mean(graph: sp.spmatrix, x: np.ndarray, include_self: bool = True) -> np.ndarray:
@@ -77,7 +93,8 @@ def propagate(graph: sp.spmatrix, x: np.ndarray, hops: tuple[int, ...] = (0, 1, 
     Parameters
     ----------
     graph
-        Sparse ``(n_obs, n_obs)`` adjacency.
+        Sparse ``(n_obs, n_obs)`` adjacency, or ``Â`` itself (the output of
+        :func:`normalized_adjacency`, used as it is: computed once for several inputs).
     x
         Dense ``(n_obs, n_features)`` array.
     hops
@@ -87,7 +104,7 @@ def propagate(graph: sp.spmatrix, x: np.ndarray, hops: tuple[int, ...] = (0, 1, 
     -------
     ``(n_obs, len(hops) * n_features)`` float32 array.
     """
-    adj = normalized_adjacency(graph)
+    adj = _adjacency(graph)
     cur = torch.as_tensor(np.asarray(x, dtype=np.float32))
     out = []
     for k in range(max(hops) + 1):
@@ -110,7 +127,8 @@ def ppr_propagate(graph: sp.spmatrix, x: np.ndarray, alpha: float = 0.1, n_iter:
     Parameters
     ----------
     graph
-        Sparse ``(n_obs, n_obs)`` adjacency; symmetrised as in :func:`normalized_adjacency`.
+        Sparse ``(n_obs, n_obs)`` adjacency, symmetrised as in :func:`normalized_adjacency`; or
+        the output of :func:`normalized_adjacency`, used as it is.
     x
         Dense ``(n_obs, n_features)`` array.
     alpha
@@ -133,8 +151,13 @@ def ppr_propagate(graph: sp.spmatrix, x: np.ndarray, alpha: float = 0.1, n_iter:
         raise ValueError(f"`n_iter` must be >= 1, got {n_iter}.")
     from torch_geometric.nn import APPNP
 
-    adj = normalized_adjacency(graph)
+    adj = _adjacency(graph)
     layer = APPNP(K=int(n_iter), alpha=float(alpha), add_self_loops=False, normalize=False)
     with torch.no_grad():
         out = layer(torch.as_tensor(np.asarray(x, dtype=np.float32)), adj.indices(), adj.values())
     return out.numpy()
+
+
+def _adjacency(graph) -> torch.Tensor:
+    """``Â`` of a sparse adjacency; a ``torch.sparse`` tensor is taken to be ``Â`` already."""
+    return graph if isinstance(graph, torch.Tensor) else normalized_adjacency(graph)

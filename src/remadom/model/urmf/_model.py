@@ -28,12 +28,15 @@ from remadom.data import (
     check_same_obs,
     check_unique_names,
     check_zero_cells,
+    close_store,
     feature_graph,
     get_matrix,
     is_counts,
     keep_unchanged_on_error,
     knn_transformer,
     neighbor_mean,
+    new_store,
+    normalized_adjacency,
     ppr_propagate,
     propagate,
     warn_not_counts,
@@ -48,6 +51,7 @@ from ._constants import URMF_REGISTRY_KEYS
 from ._module import URMFModule
 
 _WARN_INPUT_GB = 2.0  # warn when a modality's dense encoder inputs would exceed this
+_BLOCK_BYTES = 2**28  # backed setup: views of one block of features at a time, about this size
 
 logger = logging.getLogger(__name__)
 
@@ -421,19 +425,26 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
                 graph_m = feature_field(m, key)
                 graphs.append(graph_m.get_graph(mdata))
                 fields.append(graph_m)
-            inputs = np.concatenate([_views(g, rep, tuple(hops), ppr_alpha) for g in graphs], axis=1)
-            # backed data: the propagations go to an on-disk store next to the file (written once
-            # per setup) and the loader reads them by minibatch (remadom.data.write_store)
-            inputs = write_store(inputs, mdata, f"urmf_{m}_input")
-            fields.append(DerivedField(URMF_REGISTRY_KEYS.input_key(m), inputs, {"standardise": stats}))
+            # backed data: the propagations and the targets go to on-disk stores next to the file
+            # (written once per setup), which the loader reads by minibatch (remadom.data.new_store)
+            target = None
             if resolved[m] == "gaussian":
                 target = propagate(spatial, rep, (target_hops,)) if target_hops else rep
+                target = write_store(target, mdata, f"urmf_{m}_target")
+                if not target_hops:
+                    rep = target  # backed: propagated from the store, by blocks of features
+            inputs = _graph_inputs(graphs, rep, tuple(hops), ppr_alpha, mdata, f"urmf_{m}_input")
+            fields.append(DerivedField(URMF_REGISTRY_KEYS.input_key(m), inputs, {"standardise": stats}))
+            del graphs, inputs
+            if target is not None:
                 fields.append(DerivedField(URMF_REGISTRY_KEYS.target_key(m), target))
+                del target
             else:
                 layer = layers.get(m)
                 layer = None if layer == "X" else layer
                 fields.append(LayerField(URMF_REGISTRY_KEYS.target_key(m), layer, is_count_data=True) if single else
                               MuDataLayerField(URMF_REGISTRY_KEYS.target_key(m), layer, mod_key=m, is_count_data=True))
+            del rep  # before the next modality's: one modality's arrays in memory at a time
         cls._register(mdata, fields, setup_method_args, **kwargs)
 
     # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
@@ -638,12 +649,40 @@ def _check_hops(hops) -> int:
     return int(hops)
 
 
-def _views(graph, rep: np.ndarray, hops: tuple[int, ...], ppr_alpha: float | None) -> np.ndarray:
-    """``[Â^k X for k in hops]`` and, with ``ppr_alpha``, the APPNP propagation, side by side."""
-    out = [propagate(graph, rep, hops)]
+def _views(adj: torch.Tensor, x: np.ndarray, hops: tuple[int, ...],
+           ppr_alpha: float | None) -> list[np.ndarray]:
+    """``Â^k X`` for ``k`` in ``hops`` and, with ``ppr_alpha``, the APPNP propagation, one array each."""
+    views = np.split(propagate(adj, x, hops), len(hops), axis=1)
     if ppr_alpha is not None:
-        out.append(ppr_propagate(graph, rep, alpha=ppr_alpha))
-    return np.concatenate(out, axis=1)
+        views.append(ppr_propagate(adj, x, alpha=ppr_alpha))
+    return views
+
+
+def _graph_inputs(graphs: list, rep, hops: tuple[int, ...], ppr_alpha: float | None,
+                  data, name: str):
+    """One modality's encoder input: the :func:`_views` of ``rep`` over each graph, side by side.
+
+    Filled graph by graph and block of features by block into :func:`remadom.data.new_store`
+    (backed data: an on-disk store; in memory: an array), so that besides ``rep`` only one
+    graph's ``Â`` and one block's views are held. Backed, a block has as many features as keep
+    its views near ``_BLOCK_BYTES``, and ``rep`` may be an on-disk store (read by blocks); in
+    memory one block has all features (the propagation of the whole ``rep``, as ever).
+    """
+    n, d = rep.shape
+    n_views = len(hops) + (ppr_alpha is not None)
+    out = new_store(data, name, (n, len(graphs) * n_views * d))
+    # per feature of a block: its column of rep, the views and propagate's two working columns
+    width = d if isinstance(out, np.ndarray) else max(1, _BLOCK_BYTES // (4 * n * (n_views + 3)))
+    for g, graph in enumerate(graphs):
+        adj = normalized_adjacency(graph)
+        for start in range(0, d, width):
+            cols = slice(start, min(start + width, d))
+            for v, view in enumerate(_views(adj, np.ascontiguousarray(rep[:, cols]), hops, ppr_alpha)):
+                first = (g * n_views + v) * d
+                out[:, first + cols.start : first + cols.stop] = view
+            del view  # the block's views, before the next block or graph
+        del adj
+    return close_store(out)
 
 
 def _encoder_input(x, likelihood: str, stats: dict | None = None,
@@ -654,6 +693,7 @@ def _encoder_input(x, likelihood: str, stats: dict | None = None,
     ``x``: the per-feature means and the global s.d. (Gaussian), the median library size (NB),
     so that new data are prepared as the training data were. Returns the input and the stats.
     """
+    copied = sp.issparse(x) or isinstance(x, BackedRows)  # _dense reads them into a new array
     x = _dense(x)
     if likelihood == "nb":
         lib = x.sum(1, keepdims=True)
@@ -664,9 +704,14 @@ def _encoder_input(x, likelihood: str, stats: dict | None = None,
     if mean.shape[1] != x.shape[1]:
         raise ValueError(f"{name} has {x.shape[1]} features, but the model was trained on "
                          f"{mean.shape[1]}: set up data with the features used at training.")
-    x = x - mean
+    # in place on a copy of the data (the same float32 values as ``(x - mean) / scale``)
+    if copied:
+        x -= mean
+    else:
+        x = x - mean
     scale = x.std() + 1e-8 if stats is None else np.float32(stats["scale"])
-    return (x / scale).astype(np.float32), {"mean": mean.ravel().tolist(), "scale": float(scale)}
+    x /= scale
+    return x, {"mean": mean.ravel().tolist(), "scale": float(scale)}
 
 
 def _build_feature_graph(adata: AnnData, rep: np.ndarray, key: str, k: int) -> None:
