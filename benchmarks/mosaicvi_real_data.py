@@ -295,7 +295,7 @@ def prediction(data: Path, seeds, epochs):
         test, train = m0.obs_names[perm[:n_test]], m0.obs_names[perm[n_test:]]
         m, model = _split_model(m0, train, train, "prediction", seed, epochs)
         held = mudata_from({"rna": m0["rna"][test].copy(), "atac": m0["atac"][test].copy()}, mop_obs(m0).loc[test])
-        imp = model.impute("rna", source=["atac"], mdata=held)
+        imp = model.impute("rna", source=["atac"], adata=held)
         truth = log_norm(m0["rna"][test].X)
         r_gene = imputation_correlation(truth, log_norm(imp.X))
         r_cell = imputation_correlation(truth, log_norm(imp.X), axis=1)
