@@ -1,20 +1,39 @@
-"""MOSAICVI at growing n_obs, in memory and backed (``read_h5mu(..., backed="r")``): time, peak RSS.
+"""MOSAICVI and URMF at growing n_obs, in memory and backed (``read_h5mu(..., backed="r")``).
 
-Data: the real PBMC RNA + ADT mosaic of ``../shared/data/midas_pbmc_mosaic.h5mu`` (1600 cells:
-400 RNA only, 400 ADT only, 800 paired; 500 genes, 224 proteins) tiled to the requested number
-of cells by repeating its cells in order (each copy keeps its modalities, batch and counts; obs
-names made unique), written once per size as an uncompressed ``.h5mu`` in ``--workdir``. Tiling
-repeats the real counts, so these runs measure memory and time, not quality.
+Time and peak RSS of each run.
 
-Each (size, mode) run is its own spawned process (``_isolate.measure``): open the file (in memory,
-or backed: the modalities' ``.X`` stay on disk and minibatches are read by scvi-tools' loader),
-``MOSAICVI.setup_mudata(..., batch_key="batch")``, ``MOSAICVI(problem="mosaic")``, one epoch of
-``train`` (batch size 256), ``get_latent_representation``. Peak RSS is the child's own high-water mark (``_isolate``: ``VmHWM``)
-(imports included); the bytes-per-cell slope is ``(peak(n2) - peak(n1)) / (n2 - n1)`` between the
-two largest sizes of each mode.
+MOSAICVI (``--model mosaicvi``, the default). Data: the real PBMC RNA + ADT mosaic of
+``../shared/data/midas_pbmc_mosaic.h5mu`` (1600 cells: 400 RNA only, 400 ADT only, 800 paired;
+500 genes, 224 proteins) tiled to the requested number of cells by repeating its cells in order
+(each copy keeps its modalities, batch and counts; obs names made unique), written once per size
+as an uncompressed ``.h5mu`` in ``--workdir``. Tiling repeats the real counts, so these runs
+measure memory and time, not quality. Each (size, mode) run is its own spawned process
+(``_isolate.measure``): open the file (in memory, or backed: the modalities' ``.X`` stay on disk
+and minibatches are read by scvi-tools' loader), ``MOSAICVI.setup_mudata(...,
+batch_key="batch")``, ``MOSAICVI(problem="mosaic")``, one epoch of ``train`` (batch size 256),
+``get_latent_representation``.
 
-Usage: python benchmarks/scale.py [--sizes 10000,100000] [--modes memory,backed]
-                                  [--workdir /tmp/remadom_scale] [--out benchmarks/results/scale.csv]
+URMF (``--model urmf``). Data: the RNA + ADT part of the simulated
+``../shared/data/spatialglue_sim_triplet.h5mu`` (1296 spots on a 36 x 36 grid), tiled to ``n``
+spots by ``urmf_vs_spatialglue.make_inputs`` (copies of the grid side by side; RNA PCA 30 and
+ADT CLR-PCA 99 features, jittered by 0.05), written once per size as an uncompressed ``.h5mu``
+that holds each modality's representation as its ``.X`` (``--urmf-rep X``, the default: a
+backed file keeps it on disk) or in ``obsm["X_feat"]`` (``--urmf-rep obsm``: anndata's backed
+mode reads ``obsm`` into memory), and the coordinates in ``obsm["spatial"]``. Each run (its own
+process): open the file (in memory or backed), ``remadom.data.spatial_graph(n_neighs=6)``,
+``URMF.setup_mudata`` (Gaussian likelihoods; builds the feature kNN graphs; backed, the
+propagations and targets are written to the store ``<file>.remadom/``), ``URMF()``, one epoch
+of ``train`` (batch size 256), ``get_latent_representation``. ``setup_s`` is open + graph +
+setup + model; the peak RSS after each stage is printed. ``x_on_disk_after`` is, for URMF,
+whether the encoder inputs are read from the on-disk store.
+
+Peak RSS is the child's own high-water mark (``_isolate``: ``VmHWM``, imports included); the
+bytes-per-cell slope is ``(peak(n2) - peak(n1)) / (n2 - n1)`` between the two largest sizes of
+each mode.
+
+Usage: python benchmarks/scale.py [--model mosaicvi|urmf] [--sizes 10000,100000]
+                                  [--modes memory,backed] [--workdir /tmp/remadom_scale]
+                                  [--out benchmarks/results/scale.csv]
 """
 
 from __future__ import annotations
@@ -31,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _isolate  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+URMF_DATA = "spatialglue_sim_triplet.h5mu"
 
 
 def make_file(n: int, data: str, workdir: str) -> str:
@@ -100,8 +120,104 @@ def run(path: str, mode: str, epochs: int) -> dict:
     }
 
 
+def make_urmf_file(n: int, data: str, workdir: str, rep: str = "X") -> str:
+    """Write (once) the RNA + ADT triplet simulation tiled to ``n`` spots as an uncompressed h5mu.
+
+    Each modality holds its representation (``urmf_vs_spatialglue.make_inputs``) as its ``.X``
+    (``rep="X"``: a backed file keeps it on disk) or in ``obsm["X_feat"]`` with an empty ``.X``
+    (``rep="obsm"``: anndata's backed mode reads obsm into memory); the MuData holds the
+    coordinates.
+    """
+    import anndata as ad
+    import mudata as md
+    from urmf_vs_spatialglue import make_inputs
+
+    md.set_options(pull_on_update=False)
+    path = Path(workdir) / f"urmf_triplet_{n}_{rep}.h5mu"
+    if path.exists():
+        return str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xy, f_rna, f_adt = make_inputs(n, Path(data) / URMF_DATA)
+    names = [f"s{i}" for i in range(n)]
+    mods = {}
+    for m, f in (("rna", f_rna), ("adt", f_adt)):
+        a = ad.AnnData(f) if rep == "X" else ad.AnnData(obsm={"X_feat": f})
+        a.obs_names = names
+        a.var_names = [f"{m}_pc{i}" for i in range(a.n_vars)]
+        mods[m] = a
+    out = md.MuData(mods)
+    out.obsm["spatial"] = xy
+    out.uns["provenance"] = {"tiled_from": URMF_DATA, "n_obs": int(n)}
+    tmp = path.with_suffix(".tmp.h5mu")
+    out.write_h5mu(tmp)
+    tmp.rename(path)
+    return str(path)
+
+
+def run_urmf(path: str, mode: str, epochs: int, rep: str = "X") -> dict:
+    """One measured URMF run (in its own process): graph + setup, ``epochs`` epochs, the latent."""
+    import h5py
+    import mudata as md
+    import scvi
+    import squidpy  # noqa: F401 - imported on use by spatial_graph: not part of the setup time
+    import torch_geometric  # noqa: F401 - imported on use by the propagations
+
+    import remadom
+    from remadom.model import URMF
+
+    md.set_options(pull_on_update=False)
+    peaks = {"imports": _isolate._peak_gb()}
+    t0 = time.time()
+    m = md.read_h5mu(path, backed="r" if mode == "backed" else None)
+    peaks["open"] = _isolate._peak_gb()
+    remadom.data.spatial_graph(m, n_neighs=6)
+    peaks["spatial_graph"] = _isolate._peak_gb()
+    scvi.settings.seed = 0
+    mods = ["rna", "adt"]
+    layers = {} if rep == "X" else dict.fromkeys(mods, "X_feat")
+    likelihoods = dict.fromkeys(mods, "gaussian")
+    URMF.setup_mudata(m, modalities=mods, layers=layers, likelihoods=likelihoods)
+    peaks["setup_mudata"] = _isolate._peak_gb()
+    model = URMF(m)
+    t1 = time.time()
+    model.train(
+        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False
+    )
+    t2 = time.time()
+    peaks["train"] = _isolate._peak_gb()
+    z = model.get_latent_representation()
+    t3 = time.time()
+    peaks["latent"] = _isolate._peak_gb()
+    inputs = [model.adata_manager.get_from_registry(f"{k}_input") for k in mods]
+    in_store = all(isinstance(x, h5py.Dataset) for x in inputs)
+    if mode == "backed" and not in_store:
+        raise RuntimeError("the backed run did not read URMF's encoder inputs from the store")
+    return {
+        "setup_s": t1 - t0,
+        "train_s_per_epoch": (t2 - t1) / epochs,
+        "latent_s": t3 - t2,
+        "finite": bool(np.isfinite(z).all()),
+        "x_on_disk_after": in_store,
+        "peaks": peaks,
+    }
+
+
+#: per model: (file maker, run function, model name, data description)
+MODELS = {
+    "mosaicvi": (make_file, "run", "MOSAICVI", "midas_pbmc_mosaic tiled"),
+    "urmf": (make_urmf_file, "run_urmf", "URMF", "spatialglue_sim_triplet rna+adt tiled"),
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=sorted(MODELS), default="mosaicvi")
+    ap.add_argument(
+        "--urmf-rep",
+        choices=["X", "obsm"],
+        default="X",
+        help="URMF: where the file holds each modality's representation",
+    )
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--modes", default="memory,backed")
     ap.add_argument("--epochs", type=int, default=1)
@@ -115,7 +231,11 @@ def main():
     ap.add_argument("--append", action="store_true", help="add the rows to an existing --out file")
     a = ap.parse_args()
     sizes = [int(float(s)) for s in a.sizes.split(",")]
-    paths = {n: make_file(n, a.data, a.workdir) for n in sizes}
+    maker, fn_name, model_name, data_name = MODELS[a.model]
+    extra = (a.urmf_rep,) if a.model == "urmf" else ()
+    if extra:
+        data_name += f" (representation in {'.X' if a.urmf_rep == 'X' else 'obsm'})"
+    paths = {n: maker(n, a.data, a.workdir, *extra) for n in sizes}
     rows = []
     print(
         f"{'n_obs':>8} {'mode':>7} {'setup s':>8} {'s/epoch':>8} {'latent s':>8} {'peak GB':>8}  status",
@@ -123,12 +243,12 @@ def main():
     )
     for n in sizes:
         for mode in a.modes.split(","):
-            r = _isolate.measure("scale", "run", (paths[n], mode, a.epochs), a.timeout)
+            r = _isolate.measure("scale", fn_name, (paths[n], mode, a.epochs, *extra), a.timeout)
             res = r["result"] if isinstance(r["result"], dict) else {}
             row = {
                 "label": a.label,
-                "model": "MOSAICVI",
-                "data": "midas_pbmc_mosaic tiled",
+                "model": model_name,
+                "data": data_name,
                 "n_obs": n,
                 "mode": mode,
                 "epochs": a.epochs,
@@ -145,6 +265,12 @@ def main():
                 f"{row['latent_s']:>8.1f} {row['peak_gb']:>8.3f}  {r['status']}",
                 flush=True,
             )
+            if "peaks" in res:
+                print(
+                    "         peak GB after: "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in res["peaks"].items()),
+                    flush=True,
+                )
     for mode in a.modes.split(","):
         ok = sorted(
             (r["n_obs"], r["peak_gb"]) for r in rows if r["mode"] == mode and r["status"] == "ok"
