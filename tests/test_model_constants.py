@@ -27,8 +27,7 @@ def test_key_values_and_helpers():
     assert URMF_REGISTRY_KEYS.input_key("rna") == "rna_input"
     assert URMF_REGISTRY_KEYS.target_key("rna") == "rna_target"
     assert URMF_REGISTRY_KEYS.feature_graph_key("prot") == "prot_feature_graph"
-    assert STEREOMM_REGISTRY_KEYS.modality_of(STEREOMM_REGISTRY_KEYS.input_key("image")) == "image"
-    assert STEREOMM_REGISTRY_KEYS.modality_of(STEREOMM_REGISTRY_KEYS.COORDS_KEY) is None
+    assert STEREOMM_REGISTRY_KEYS.input_key("image") == "image_input"
     assert [MORPHOVI_REGISTRY_KEYS.x_key(s) for s in MORPHOVI_REGISTRY_KEYS.SIDES] == ["x_a", "x_b"]
     with pytest.raises(AttributeError):
         URMF_REGISTRY_KEYS.SPATIAL_GRAPH_KEY = "other"  # immutable, as scvi-tools' REGISTRY_KEYS

@@ -54,6 +54,9 @@ def test_rna_only_brief_gat_sgd_and_mudata(toy):
     mdata.obsm["spatial"] = toy.obsm["spatial"]
     STEREOMM.setup_mudata(mdata, modalities=["rna", "image"], n_dims=16, dim_reduction_method="pca")
     model = STEREOMM(mdata, brief_att=True, gnn_type="GAT", decoder_type="GAT", **SMALL)
+    # modality names come from each input field's state registry, not from parsing its key
+    assert model.modalities == ["rna", "image"]
+    assert model.adata_manager.get_state_registry("image_input")["modality"] == "image"
     model.train(max_epochs=2, opt="sgd", lr=1e-3, enable_progress_bar=False)
     assert model.get_attention_weights().shape == (144, 4)
     STEREOMM.setup_mudata(mdata, modalities=["rna"], n_dims=16)
@@ -72,6 +75,7 @@ def test_save_load_same_latent_and_no_overwrite(toy, tmp_path):
     z = model.get_latent_representation()
     model.save(str(tmp_path / "m"))
     loaded = STEREOMM.load(str(tmp_path / "m"), adata=toy)
+    assert loaded.modalities == model.modalities == ["rna", "image"]
     np.testing.assert_allclose(loaded.get_latent_representation(), z, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="already exists"):
         model.save(str(tmp_path / "m"))

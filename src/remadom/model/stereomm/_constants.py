@@ -15,11 +15,5 @@ class _STEREOMM_REGISTRY_KEYS_NT(NamedTuple):
         """A modality's encoder input ``(n_obs, n_dims)``."""
         return f"{modality}{self.INPUT_SUFFIX}"
 
-    def modality_of(self, registry_key: str) -> str | None:
-        """The modality of an input registry key, ``None`` for other keys."""
-        if registry_key.endswith(self.INPUT_SUFFIX):
-            return registry_key[: -len(self.INPUT_SUFFIX)]
-        return None
-
 
 STEREOMM_REGISTRY_KEYS = _STEREOMM_REGISTRY_KEYS_NT()

@@ -143,8 +143,9 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
             raise ValueError(f"n_latent must be >= 1, got {n_latent}.")
         super().__init__(adata)
         info = self.adata_manager.registry["setup_args"]
-        self.modalities = [STEREOMM_REGISTRY_KEYS.modality_of(f.registry_key) for f in self.adata_manager.fields
-                           if STEREOMM_REGISTRY_KEYS.modality_of(f.registry_key) is not None]
+        # each modality's input field records its modality in its state registry (setup order)
+        self.modalities = [self.adata_manager.get_state_registry(f.registry_key)["modality"]
+                           for f in self.adata_manager.fields if isinstance(f, DerivedField)]
         width = int(info["n_dims"])
         n_inputs = {m: self.adata_manager.get_from_registry(STEREOMM_REGISTRY_KEYS.input_key(m)).shape[1] for m in self.modalities}
         self.module = self._module_cls(
@@ -353,7 +354,7 @@ class STEREOMM(RemadomModelMixin, BaseModelClass):
         if signature is not None:  # first, so that load onto other data fails with its message
             fields.insert(0, DataSignatureField(signature, check_obs=True, model_name="STEREOMM"))
         for m, v in inputs.items():  # held by the model, not written to the data
-            fields.append(DerivedField(STEREOMM_REGISTRY_KEYS.input_key(m), v))
+            fields.append(DerivedField(STEREOMM_REGISTRY_KEYS.input_key(m), v, state={"modality": m}))
         cls._register(data, fields, setup_method_args, **kwargs)
 
     # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
