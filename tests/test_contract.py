@@ -293,12 +293,19 @@ def test_morphovi_epochs_and_steps():
     assert model.trainer.current_epoch == 1  # one pass = ceil(200 / 64) iterations
     model.train(max_steps=5, batch_size=64, enable_progress_bar=False)  # 5 iterations -> 2 epochs of 4
     assert model.trainer.current_epoch == 2
+    model.train(1, batch_size=64, enable_progress_bar=False)  # positional: epochs, as scvi-tools
+    assert model.trainer.current_epoch == 1
+    with pytest.raises(TypeError):
+        model.train(1, 64)  # everything after max_epochs is keyword-only
 
 
 @pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
 def test_train_takes_scvi_tools_arguments(cls):
     """train(max_epochs, accelerator, devices, batch_size, plan_kwargs, datasplitter_kwargs) on
     every model; plan_kwargs reaches the training plan (lr 0: no parameter moves)."""
+    import inspect
+
+    assert list(inspect.signature(cls.train).parameters)[1] == "max_epochs"  # train(10): 10 epochs
     scvi.settings.seed = 0
     m, setup, kwargs, _ = CASES[cls]()
     setup(m)

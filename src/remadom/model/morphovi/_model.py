@@ -315,6 +315,8 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
     # ------------------------------------------------------------------ training
     def train(
         self,
+        max_epochs: int | None = None,
+        *,
         max_iter: int = 3000,
         batch_size: int = 256,
         lr: float = 1e-4,
@@ -337,7 +339,6 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         ckpt_path: str | None = None,
         checkpoint_dir: str | None = None,
         resume: bool = False,
-        max_epochs: int | None = None,
         max_steps: int | None = None,
         num_workers: int | None = None,
         plan_kwargs: dict | None = None,
@@ -347,10 +348,15 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
         """Adversarial training (seed option names).
 
         MORPHOVI counts training in iterations (``max_iter``, the seed's name); ``max_epochs``
-        and ``max_steps`` (scvi-tools' names) are accepted instead of it.
+        and ``max_steps`` (scvi-tools' names) are accepted instead of it. As in scvi-tools, the
+        one positional argument is ``max_epochs`` (``train(10)``: 10 epochs); the others are
+        keyword-only.
 
         Parameters
         ----------
+        max_epochs
+            Train this many epochs, i.e. ``max_epochs * ceil(n_obs / batch_size)`` iterations
+            (instead of ``max_iter``).
         max_iter
             Iterations (generator steps); rounded up to whole epochs over both modalities'
             group-balanced minibatches (``ceil(n_obs / batch_size)`` iterations per epoch).
@@ -373,9 +379,6 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
             As in the other models: write ``checkpoint_dir/last.ckpt`` after every epoch
             (:class:`~remadom.train.ResumeCheckpoint`, a failed run keeps the last good file);
             ``resume`` continues from it (instead of ``ckpt_path``).
-        max_epochs
-            Train this many epochs, i.e. ``max_epochs * ceil(n_obs / batch_size)`` iterations
-            (instead of ``max_iter``).
         max_steps
             Alias of ``max_iter`` (iterations, rounded up to whole epochs).
         num_workers
