@@ -261,14 +261,14 @@ def _run(
         if getattr(cfg, k) is not None:
             model_kwargs[k] = getattr(cfg, k)
     model = cls(mdata, **model_kwargs)
-    if m == "morphovi":
-        _check_input_dims(model, cfg)
+    per_modality = cls._LATENT_PER_MODALITY  # MORPHOVI: one encoder per modality
+    _check_input_dims(model, cfg)
     if main:
         for d in LAYOUT:
             (work / d).mkdir(parents=True, exist_ok=True)
         if not resume:
             (work / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    labels_key = cfg.outputs.labels_key or (setup.get("labels_key") if m == "morphovi" else None)
+    labels_key = cfg.outputs.labels_key or (setup.get("labels_key") if per_modality else None)
     scorer = _Scorer(cfg, model, mdata, labels_key, work)
     model.train(**_train_kwargs(cfg, cls, work, resume, progress_bar, scorer))
     trainer = getattr(model, "trainer", None)
@@ -308,7 +308,7 @@ def _run(
             y = mdata.obs[cfg.outputs.labels_key]
             result["ari"] = metrics.ari(y, labels)
             result["nmi"] = metrics.nmi(y, labels)
-    if m == "morphovi":
+    if per_modality:
         knn = scorer.knn()
         scorer.write_knn("final", knn)
         result.update(knn)
@@ -325,6 +325,8 @@ def _run(
 
 
 def _check_input_dims(model, cfg: RunConfig) -> None:
+    """``data.input_dim_a``/``_b`` (MORPHOVI seed keys; the schema refuses them for the other
+    models) against the widths of the model's two encoders."""
     import torch
 
     for key in ("a", "b"):
@@ -442,7 +444,7 @@ class _Scorer:
 
             emb = PCA(n_components=2, random_state=self.cfg.train.seed).fit_transform(z)
         colourings = []
-        if self.cfg.model == "morphovi":
+        if self.model._LATENT_PER_MODALITY:
             mods = np.full(self.mdata.n_obs, "", dtype=object)
             for name in self.model.modalities:
                 mods[np.asarray(self.mdata.obs_names.isin(self.mdata[name].obs_names))] = name

@@ -113,10 +113,13 @@ class RemadomModelMixin:
     :meth:`_inference_batches`; a model supplies only what it does with each minibatch.
 
     ``_INPUT_PREFIXES`` lists the ``obsm`` prefixes an earlier release wrote (for the deprecated
-    :meth:`remove_inputs`).
+    :meth:`remove_inputs`). ``_LATENT_PER_MODALITY`` is True for a model that embeds each
+    modality's cells through its own encoder (unpaired translation, MORPHOVI): the workflow then
+    scores cross-modal matching (FOSCTTM, kNN label transfer) and colours plots by modality.
     """
 
     _INPUT_PREFIXES: tuple[str, ...] = ()
+    _LATENT_PER_MODALITY: bool = False
     _DEFAULT_BATCH_SIZE: int = 1024
 
     @classmethod

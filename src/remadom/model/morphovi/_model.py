@@ -311,6 +311,7 @@ class MORPHOVI(RemadomModelMixin, BaseModelClass):
 
     # what earlier releases wrote to obsm (deleted by the deprecated remove_inputs)
     _INPUT_PREFIXES = (_PREFIX,)
+    _LATENT_PER_MODALITY = True  # each modality through its own VAE
 
     # ------------------------------------------------------------------ training
     def train(
