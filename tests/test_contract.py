@@ -300,11 +300,26 @@ def test_morphovi_epochs_and_steps():
 
 
 @pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
+def test_output_batch_size_defaults_to_the_model_default(cls):
+    """Every public output method of ours takes batch_size=None (the model's inference default),
+    as in scvi-tools, instead of its own number. Methods inherited from scvi-tools keep theirs;
+    MOSAICVI.impute keeps 512 on purpose (it holds n_samples x batch_size x n_vars draws)."""
+    fixed = {}
+    for name, fn in inspect.getmembers(cls, inspect.isfunction):
+        if name.startswith("_") or name == "train" or not fn.__module__.startswith("remadom"):
+            continue
+        if name == "impute":
+            continue
+        p = inspect.signature(fn).parameters.get("batch_size")
+        if p is not None and p.default is not None:
+            fixed[name] = p.default
+    assert not fixed, f"{cls.__name__} methods with a fixed batch_size default: {fixed}"
+
+
+@pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
 def test_train_takes_scvi_tools_arguments(cls):
     """train(max_epochs, accelerator, devices, batch_size, plan_kwargs, datasplitter_kwargs) on
     every model; plan_kwargs reaches the training plan (lr 0: no parameter moves)."""
-    import inspect
-
     assert list(inspect.signature(cls.train).parameters)[1] == "max_epochs"  # train(10): 10 epochs
     scvi.settings.seed = 0
     m, setup, kwargs, _ = CASES[cls]()

@@ -341,7 +341,7 @@ class PRIORVI(MOSAICVI):
 
     @deprecated_mdata
     def get_modality_weights(self, adata: MuData | None = None, indices=None,
-                             batch_size: int = 1024) -> pd.DataFrame:
+                             batch_size: int | None = None) -> pd.DataFrame:
         """Per-cell attention weight of each modality (``fusion="attention"`` only).
 
         Returns

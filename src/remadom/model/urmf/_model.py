@@ -529,7 +529,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         )
 
     # ------------------------------------------------------------------ outputs
-    def _collect(self, adata=None, indices=None, batch_size: int = 1024,
+    def _collect(self, adata=None, indices=None, batch_size: int | None = None,
                  decode: bool = False, give_mean: bool = True) -> dict[str, np.ndarray]:
         out = {"latent": [], "weights": [], "uncertainty": [], "mean": {m: [] for m in self.modalities}}
         for tensors, inputs in self._inference_batches(adata, indices, batch_size):
@@ -607,7 +607,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
 
     @deprecated_mdata
     def get_modality_weights(self, adata: MuData | None = None, indices=None,
-                             batch_size: int = 1024) -> pd.DataFrame:
+                             batch_size: int | None = None) -> pd.DataFrame:
         """Fusion weight of each modality per spot, ``(n_obs, n_modalities)``, rows summing to 1."""
         data = self._validate_anndata(adata)
         w = self._collect(adata, indices, batch_size)["weights"]
@@ -616,7 +616,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
 
     @deprecated_mdata
     def get_uncertainty(self, adata: MuData | None = None, indices=None,
-                        batch_size: int = 1024) -> pd.DataFrame:
+                        batch_size: int | None = None) -> pd.DataFrame:
         """Epistemic uncertainty per modality and spot: mean posterior variance of its encoder."""
         data = self._validate_anndata(adata)
         u = self._collect(adata, indices, batch_size)["uncertainty"]
@@ -625,7 +625,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
 
     @deprecated_mdata
     def get_reconstruction(self, modality: str, adata: MuData | None = None, indices=None,
-                           batch_size: int = 1024) -> np.ndarray:
+                           batch_size: int | None = None) -> np.ndarray:
         """Decoded mean of ``modality`` from the fused latent.
 
         Returns
