@@ -91,9 +91,10 @@ def run_urmf(sec: dict, seed: int) -> np.ndarray:
     return train_urmf(sec, seed).get_latent_representation()
 
 
-def run_stereomm(sec: dict, seed: int, setup_kwargs: dict | None = None, **model_kwargs) -> np.ndarray:
+def run_stereomm(sec: dict, seed: int, setup_kwargs: dict | None = None, train_kwargs: dict | None = None,
+                 **model_kwargs) -> np.ndarray:
     """STEREOMM (docs/stereomm.md): counts -> setup (no image, ``**setup_kwargs``) ->
-    ``STEREOMM(**model_kwargs)`` -> train -> latent.
+    ``STEREOMM(**model_kwargs)`` -> ``train(**train_kwargs)`` -> latent.
 
     One modality (RNA, or the lymph node's ADT counts) through ``setup_anndata(image_key=None)``;
     two (the simulated triplet's rna + adt) through ``setup_mudata``. STEREOMM normalises counts
@@ -121,7 +122,7 @@ def run_stereomm(sec: dict, seed: int, setup_kwargs: dict | None = None, **model
         a.obsm["spatial"] = xy
         STEREOMM.setup_mudata(a, modalities=list(mods), **(setup_kwargs or {}))
     model = STEREOMM(a, **model_kwargs)
-    model.train(enable_progress_bar=False)
+    model.train(enable_progress_bar=False, **(train_kwargs or {}))
     z = model.get_latent_representation()
     if keep.all():
         return z
