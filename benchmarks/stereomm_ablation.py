@@ -29,7 +29,8 @@ from _results import write_merged  # noqa: E402
 
 CSV = HERE / "results" / "stereomm_ablation.csv"
 #: name -> keyword arguments of ``spatial_domains.run_stereomm`` (``setup_kwargs`` for
-#: ``setup_anndata``, the rest for ``STEREOMM()``); "default" is STEREOMM as documented.
+#: ``setup_anndata``, ``train_kwargs`` for ``train()``, the rest for ``STEREOMM()``); "default"
+#: is STEREOMM as documented.
 SETTINGS = {
     "default": {},
     "edge_0.1": {"edge_weight": 0.1},
@@ -41,6 +42,13 @@ SETTINGS = {
     "n_latent_30": {"n_latent": 30},
     "n_dims_500": {"setup_kwargs": {"n_dims": 500}},
     "n_latent_30+n_dims_500": {"n_latent": 30, "setup_kwargs": {"n_dims": 500}},
+    # training length and learning rate (the reference's 100 epochs at lr 1e-4, full graph)
+    "epochs_30": {"train_kwargs": {"max_epochs": 30}},
+    "epochs_400": {"train_kwargs": {"max_epochs": 400}},
+    "lr_1e-3": {"train_kwargs": {"lr": 1e-3}},
+    # graph attention encoder and decoder (STAGATE's layer type), with and without a lighter edge loss
+    "gat": {"gnn_type": "GAT", "decoder_type": "GAT"},
+    "gat+edge_0.1": {"gnn_type": "GAT", "decoder_type": "GAT", "edge_weight": 0.1},
 }
 
 
