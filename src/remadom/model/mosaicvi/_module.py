@@ -140,9 +140,8 @@ class MOSAICVIModule(BaseModuleClass):
     def _clean(self, tensors, key: str, j: int) -> torch.Tensor:
         """A modality's minibatch with absent cells' rows set to 0, so padded values (even
         NaN/inf) reach nothing: not the encoders, the library sizes, the loss nor the gradients."""
-        x = tensors[key]
         present = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY][:, j : j + 1].bool()
-        return torch.where(present, x, torch.zeros_like(x))
+        return torch.where(present, tensors[key], 0.0)  # a scalar: no zeros tensor per step
 
     def _get_inference_input(self, tensors):
         return {
@@ -225,7 +224,7 @@ class MOSAICVIModule(BaseModuleClass):
         qz_tech, z_tech = self.tech_posterior(cats, n_samples)
         library = {m: self.library(m, x[m], total.get(m)) for m in self.modalities}
         return {"qz": qz, "z": z, "qz_tech": qz_tech, "z_tech": z_tech, "library": library,
-                "encode_mask": encode_mask, "expert_means": means}
+                "encode_mask": encode_mask, "expert_means": means, "x": x}
 
     def tech_posterior(self, cats, n_samples: int = 1):
         """``q(z_tech | c)`` and a sample (``(None, None)`` without covariates)."""
@@ -254,19 +253,24 @@ class MOSAICVIModule(BaseModuleClass):
             )
         return tensors[group_by].long().view(-1)
 
-    def reconstruction(self, tensors, px) -> dict[str, torch.Tensor]:
-        """Masked negative log-likelihood per modality ``(batch,)``: 0 where a cell lacks it."""
+    def reconstruction(self, tensors, px, x: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Masked negative log-likelihood per modality ``(batch,)``: 0 where a cell lacks it.
+
+        ``x``: the cleaned minibatch per modality (``inference_outputs["x"]``), so that the
+        loss does not clean it a second time; ``None`` cleans ``tensors`` here.
+        """
         mask = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY].bool()
         rec = {}
         for j, m in enumerate(self.modalities):
-            ll = px[m].log_prob(self._clean(tensors, m, j)).sum(-1)
+            x_m = x[m] if x is not None else self._clean(tensors, m, j)
+            ll = px[m].log_prob(x_m).sum(-1)
             rec[m] = torch.where(mask[:, j], -ll, torch.zeros_like(ll))
         return rec
 
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0,
              epoch: int | None = None):
         mask = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY].bool()
-        rec = self.reconstruction(tensors, generative_outputs["px"])
+        rec = self.reconstruction(tensors, generative_outputs["px"], inference_outputs.get("x"))
         qz = inference_outputs["qz"]
         kl_bio = kl_standard_normal(qz)
         kl = {"kl_bio": kl_bio}

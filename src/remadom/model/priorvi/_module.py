@@ -152,12 +152,12 @@ class PRIORVIModule(MOSAICVIModule):
         library = {m: self.library(m, x[m], total.get(m)) for m in self.modalities}
         return {"qz": qz, "z": z, "blocks": blocks, "weights": weights, "qz_tech": qz_tech,
                 "z_tech": z_tech, "library": library, "encode_mask": encode_mask,
-                "expert_means": means}
+                "expert_means": means, "x": x}
 
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0):
         """Masked reconstruction + per-modality KL to the learned priors (+ ``z_tech`` KL)."""
         mask = tensors[PRIORVI_REGISTRY_KEYS.MASK_KEY].bool()
-        rec = self.reconstruction(tensors, generative_outputs["px"])
+        rec = self.reconstruction(tensors, generative_outputs["px"], inference_outputs.get("x"))
         kl = {}
         for j, m in enumerate(self.modalities):
             b = inference_outputs["blocks"][m]
