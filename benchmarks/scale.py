@@ -1,4 +1,4 @@
-"""MOSAICVI and URMF at growing n_obs, in memory and backed (``read_h5mu(..., backed="r")``).
+"""MOSAICVI, URMF and STEREOMM at growing n_obs, in memory and backed (``read_h5mu(..., backed="r")``).
 
 Time and peak RSS of each run.
 
@@ -27,11 +27,19 @@ of ``train`` (batch size 256), ``get_latent_representation``. ``setup_s`` is ope
 setup + model; the peak RSS after each stage is printed. ``x_on_disk_after`` is, for URMF,
 whether the encoder inputs are read from the on-disk store.
 
+STEREOMM (``--model stereomm``, ``--modes memory``). Data: ``../shared/data/her2st_a1.h5ad``
+(346 spots), its 2,000 most variable genes, tiled to ``n`` spots by
+``stereomm_real_data.tile_section`` with 100 standard-normal image columns, written once per
+size as an uncompressed ``.h5ad``. Each run (its own process): read the file,
+``STEREOMM.setup_anndata(image_key="X_image")`` (radius graph, reduction to 200 HVG + 100 image
+columns), ``STEREOMM()``, one epoch of ``train`` (tiles of 20,000 spots with their halos, the
+default), ``get_latent_representation``. STEREOMM has no backed mode.
+
 Peak RSS is the child's own high-water mark (``_isolate``: ``VmHWM``, imports included); the
 bytes-per-cell slope is ``(peak(n2) - peak(n1)) / (n2 - n1)`` between the two largest sizes of
 each mode.
 
-Usage: python benchmarks/scale.py [--model mosaicvi|urmf] [--sizes 10000,100000]
+Usage: python benchmarks/scale.py [--model mosaicvi|urmf|stereomm] [--sizes 10000,100000]
                                   [--modes memory,backed] [--workdir /tmp/remadom_scale]
                                   [--out benchmarks/results/scale.csv]
 """
@@ -202,10 +210,93 @@ def run_urmf(path: str, mode: str, epochs: int, rep: str = "X") -> dict:
     }
 
 
+STEREOMM_DATA = "her2st_a1.h5ad"
+#: genes of the tiled STEREOMM file: her2st A1's most variable (STEREOMM keeps 200 of them)
+STEREOMM_GENES = 2000
+
+
+def make_stereomm_file(n: int, data: str, workdir: str) -> str:
+    """Write (once) her2st A1 tiled to ``n`` spots as an uncompressed h5ad; return its path.
+
+    The section's ``STEREOMM_GENES`` most variable genes (scanpy ``seurat`` flavour on its
+    normalised, log1p counts) tiled by ``stereomm_real_data.tile_section`` (copies side by side,
+    100 standard-normal columns in ``obsm["X_image"]`` for the image features). All 15,045 genes
+    at 10^6 spots would be 2.3 x 10^9 stored counts (18.5 GB as CSR), more than this machine's
+    memory holds next to the model; STEREOMM reduces the RNA to its 200 most variable genes anyway.
+    """
+    import anndata as ad
+    import scanpy as sc
+    from stereomm_real_data import tile_section
+
+    path = Path(workdir) / f"her2st_a1_{STEREOMM_GENES}hvg_{n}.h5ad"
+    if path.exists():
+        return str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = ad.read_h5ad(Path(data) / STEREOMM_DATA)
+    logn = sc.pp.log1p(sc.pp.normalize_total(a, target_sum=1e4, copy=True), copy=True)
+    sc.pp.highly_variable_genes(logn, n_top_genes=STEREOMM_GENES, flavor="seurat")
+    big = tile_section(a[:, logn.var["highly_variable"].to_numpy()].copy(), n)
+    big.uns["provenance"] = {
+        "tiled_from": STEREOMM_DATA,
+        "n_obs": int(n),
+        "genes": f"{STEREOMM_GENES} most variable (seurat)",
+    }
+    tmp = path.with_suffix(".tmp.h5ad")
+    big.write_h5ad(tmp)
+    tmp.rename(path)
+    return str(path)
+
+
+def run_stereomm(path: str, mode: str, epochs: int) -> dict:
+    """One measured STEREOMM run (its own process): setup, ``epochs`` epochs, the latent.
+
+    In memory only: STEREOMM's reduction reads the whole RNA matrix (``mode="backed"`` raises).
+    Training runs in spatial tiles of ``batch_size=20_000`` spots with their halos (the default).
+    """
+    import anndata as ad
+    import scvi
+
+    from remadom.model import STEREOMM
+
+    if mode != "memory":
+        raise ValueError("STEREOMM trains in memory only (its setup refuses backed AnnData)")
+    peaks = {"imports": _isolate._peak_gb()}
+    t0 = time.time()
+    a = ad.read_h5ad(path)
+    peaks["open"] = _isolate._peak_gb()
+    scvi.settings.seed = 0
+    STEREOMM.setup_anndata(a, image_key="X_image")
+    peaks["setup_anndata"] = _isolate._peak_gb()
+    model = STEREOMM(a)
+    t1 = time.time()
+    model.train(
+        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False
+    )
+    t2 = time.time()
+    peaks["train"] = _isolate._peak_gb()
+    z = model.get_latent_representation()
+    t3 = time.time()
+    peaks["latent"] = _isolate._peak_gb()
+    return {
+        "setup_s": t1 - t0,
+        "train_s_per_epoch": (t2 - t1) / epochs,
+        "latent_s": t3 - t2,
+        "finite": bool(np.isfinite(z).all()),
+        "x_on_disk_after": False,
+        "peaks": peaks,
+    }
+
+
 #: per model: (file maker, run function, model name, data description)
 MODELS = {
     "mosaicvi": (make_file, "run", "MOSAICVI", "midas_pbmc_mosaic tiled"),
     "urmf": (make_urmf_file, "run_urmf", "URMF", "spatialglue_sim_triplet rna+adt tiled"),
+    "stereomm": (
+        make_stereomm_file,
+        "run_stereomm",
+        "STEREOMM",
+        f"her2st_a1 {STEREOMM_GENES} HVG + 100 image columns tiled",
+    ),
 }
 
 
@@ -231,6 +322,8 @@ def main():
     ap.add_argument("--append", action="store_true", help="add the rows to an existing --out file")
     a = ap.parse_args()
     sizes = [int(float(s)) for s in a.sizes.split(",")]
+    if a.model == "stereomm" and a.modes != "memory":
+        ap.error("STEREOMM trains in memory only: pass --modes memory")
     maker, fn_name, model_name, data_name = MODELS[a.model]
     extra = (a.urmf_rep,) if a.model == "urmf" else ()
     if extra:
