@@ -95,6 +95,26 @@ def make_file(n: int, data: str, workdir: str) -> str:
     return str(path)
 
 
+def _train_and_embed(model, epochs: int, peaks: dict | None = None):
+    """``epochs`` epochs of ``model.train`` and the latent: (latent, s per epoch, latent s).
+
+    With ``peaks``, the peak RSS after training and after the latent go in as ``"train"`` and
+    ``"latent"``.
+    """
+    t0 = time.time()
+    model.train(
+        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False
+    )
+    t1 = time.time()
+    if peaks is not None:
+        peaks["train"] = _isolate._peak_gb()
+    z = model.get_latent_representation()
+    t2 = time.time()
+    if peaks is not None:
+        peaks["latent"] = _isolate._peak_gb()
+    return z, (t1 - t0) / epochs, t2 - t1
+
+
 def run(path: str, mode: str, epochs: int) -> dict:
     """One measured run (in its own process): setup, ``epochs`` epochs, the latent."""
     import mudata as md
@@ -110,19 +130,14 @@ def run(path: str, mode: str, epochs: int) -> dict:
     MOSAICVI.setup_mudata(m, modalities=["rna", "adt"], batch_key="batch")
     model = MOSAICVI(m, problem="mosaic")
     t1 = time.time()
-    model.train(
-        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False
-    )
-    t2 = time.time()
-    z = model.get_latent_representation()
-    t3 = time.time()
+    z, train_s, latent_s = _train_and_embed(model, epochs)
     on_disk = all(isinstance(m[k].X, CSRDataset) for k in ("rna", "adt"))
     if mode == "backed" and not on_disk:
         raise RuntimeError("a modality's .X was loaded into memory during the backed run")
     return {
         "setup_s": t1 - t0,
-        "train_s_per_epoch": (t2 - t1) / epochs,
-        "latent_s": t3 - t2,
+        "train_s_per_epoch": train_s,
+        "latent_s": latent_s,
         "finite": bool(np.isfinite(z).all()),
         "x_on_disk_after": on_disk,
     }
@@ -188,22 +203,15 @@ def run_urmf(path: str, mode: str, epochs: int, rep: str = "X") -> dict:
     peaks["setup_mudata"] = _isolate._peak_gb()
     model = URMF(m)
     t1 = time.time()
-    model.train(
-        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False
-    )
-    t2 = time.time()
-    peaks["train"] = _isolate._peak_gb()
-    z = model.get_latent_representation()
-    t3 = time.time()
-    peaks["latent"] = _isolate._peak_gb()
+    z, train_s, latent_s = _train_and_embed(model, epochs, peaks)
     inputs = [model.adata_manager.get_from_registry(f"{k}_input") for k in mods]
     in_store = all(isinstance(x, h5py.Dataset) for x in inputs)
     if mode == "backed" and not in_store:
         raise RuntimeError("the backed run did not read URMF's encoder inputs from the store")
     return {
         "setup_s": t1 - t0,
-        "train_s_per_epoch": (t2 - t1) / epochs,
-        "latent_s": t3 - t2,
+        "train_s_per_epoch": train_s,
+        "latent_s": latent_s,
         "finite": bool(np.isfinite(z).all()),
         "x_on_disk_after": in_store,
         "peaks": peaks,
@@ -269,18 +277,11 @@ def run_stereomm(path: str, mode: str, epochs: int) -> dict:
     peaks["setup_anndata"] = _isolate._peak_gb()
     model = STEREOMM(a)
     t1 = time.time()
-    model.train(
-        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False
-    )
-    t2 = time.time()
-    peaks["train"] = _isolate._peak_gb()
-    z = model.get_latent_representation()
-    t3 = time.time()
-    peaks["latent"] = _isolate._peak_gb()
+    z, train_s, latent_s = _train_and_embed(model, epochs, peaks)
     return {
         "setup_s": t1 - t0,
-        "train_s_per_epoch": (t2 - t1) / epochs,
-        "latent_s": t3 - t2,
+        "train_s_per_epoch": train_s,
+        "latent_s": latent_s,
         "finite": bool(np.isfinite(z).all()),
         "x_on_disk_after": False,
         "peaks": peaks,
