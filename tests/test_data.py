@@ -1,6 +1,7 @@
 import mudata as md
 import numpy as np
 import pytest
+import scanpy as sc
 import scipy.sparse as sp
 
 import remadom
@@ -151,6 +152,55 @@ def test_feature_graph_above_50k_is_pynndescents_graph_without_index():
     assert got.shape == ref.shape == (prot.n_obs, prot.n_obs) and got.nnz == 11 * prot.n_obs
     for part in ("indptr", "indices", "data"):
         np.testing.assert_array_equal(getattr(got, part), getattr(ref, part))
+
+
+def test_precomputed_knn_graph_gives_scanpys_own_graph():
+    """scanpy weights a graph handed over by PrecomputedKnnGraph exactly as its own search's."""
+    from sklearn.neighbors import KNeighborsTransformer
+
+    from remadom.data._precomputed_knn import PrecomputedKnnGraph, release_memory
+
+    prot = remadom.datasets.lymph_node_s1()["prot"]  # real ADT (3,484 spots)
+    remadom.pp.pca_protein(prot)
+    kw = {"n_neighbors": 10, "use_rep": "X_pca", "method": "gauss", "random_state": 0}
+    ref = prot.copy()
+    sc.pp.neighbors(ref, transformer=KNeighborsTransformer(n_neighbors=10), key_added="ref", **kw)
+    graph = KNeighborsTransformer(n_neighbors=10).fit_transform(prot.obsm["X_pca"])
+    release_memory()
+    pre = PrecomputedKnnGraph(graph, 10)
+    sc.pp.neighbors(prot, transformer=pre, key_added="got", **kw)
+    for suffix in ("connectivities", "distances"):
+        got, want = prot.obsp[f"got_{suffix}"], ref.obsp[f"ref_{suffix}"]
+        assert got.nnz == want.nnz > 0
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(got, part), getattr(want, part))
+    assert pre.graph is None  # handed over, not kept
+    with pytest.raises(ValueError, match="once"):
+        pre.fit_transform(prot.obsm["X_pca"])
+    with pytest.raises(ValueError, match="3484 rows but the representation has 10"):
+        PrecomputedKnnGraph(graph, 10).fit_transform(prot.obsm["X_pca"][:10])
+
+
+@pytest.mark.slow  # ~60 s: pynndescent's and UMAP's numba compilation
+def test_feature_graph_above_50k_searches_before_weighting(monkeypatch):
+    """Above 50k obs feature_graph searches first and hands scanpy the graph: same result as
+    scanpy running the same search itself."""
+    import remadom.data._graph as graph_mod
+    from remadom.data._knn import KnnGraphTransformer
+
+    prot = remadom.datasets.lymph_node_s1()["prot"]
+    remadom.pp.pca_protein(prot)
+    ref = prot.copy()
+    search = KnnGraphTransformer(n_neighbors=15, metric="euclidean", metric_kwds={}, random_state=0)
+    sc.pp.neighbors(ref, n_neighbors=15, use_rep="X_pca", key_added="f", method="umap",
+                    random_state=0, transformer=search)
+    monkeypatch.setattr(graph_mod, "knn_transformer", lambda n_obs: "pynndescent")  # as above 50k
+    remadom.data.feature_graph(prot, n_neighbors=15, use_rep="X_pca", key_added="f")
+    for suffix in ("connectivities", "distances"):
+        got, want = prot.obsp[f"f_{suffix}"], ref.obsp[f"f_{suffix}"]
+        assert got.nnz == want.nnz > 0
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(got, part), getattr(want, part))
 
 
 def test_obsp_field_validation(toy_mdata):

@@ -208,7 +208,7 @@ def feature_graph(
         key_added=key_added,
         random_state=random_state,
         method=method,
-        transformer=_transformer(adata.n_obs, n_neighbors, random_state),
+        transformer=_transformer(adata.n_obs, n_neighbors, random_state, x=_rep_or_none(adata, use_rep)),
     )
     conn = adata.obsp[f"{key_added}_connectivities"]
     if method == "gauss" and not np.isfinite(conn.data).all():
@@ -223,7 +223,8 @@ def feature_graph(
         tmp.obsm["X_rep"] = rep.astype(np.float32)
         sc.pp.neighbors(tmp, n_neighbors=n_neighbors, use_rep="X_rep", key_added=key_added,
                         random_state=random_state, method=method,
-                        transformer=_transformer(adata.n_obs, n_neighbors, random_state))
+                        transformer=_transformer(adata.n_obs, n_neighbors, random_state,
+                                                 x=tmp.obsm["X_rep"]))
         for suffix in ("connectivities", "distances"):
             adata.obsp[f"{key_added}_{suffix}"] = tmp.obsp[f"{key_added}_{suffix}"]
         adata.uns[key_added] = tmp.uns[key_added]
@@ -245,18 +246,36 @@ def knn_transformer(n_obs: int) -> str:
     return "sklearn" if n_obs < 50_000 else "pynndescent"
 
 
-def _transformer(n_obs: int, n_neighbors: int, random_state: int):
+def _rep_or_none(adata: AnnData, use_rep: str | None):
+    """The matrix :func:`scanpy.pp.neighbors` searches for ``use_rep`` (``None`` stays ``None``:
+    scanpy then chooses the representation itself)."""
+    if use_rep is None:
+        return None
+    return adata.X if use_rep == "X" else adata.obsm[use_rep]
+
+
+def _transformer(n_obs: int, n_neighbors: int, random_state: int, x=None):
     """``transformer=`` of :func:`scanpy.pp.neighbors`: ``"sklearn"`` below 50k obs, else pynndescent.
 
     Above, the pynndescent search that scanpy's ``transformer="pynndescent"`` runs (same
     parameters: the same graph), through :class:`~remadom.data._knn.KnnGraphTransformer`, which
-    keeps no query index.
+    keeps no query index. Given ``x``, the representation scanpy will search, that search runs
+    here, its memory is released (:func:`~remadom.data._precomputed_knn.release_memory`) and
+    scanpy receives the graph (:class:`~remadom.data._precomputed_knn.PrecomputedKnnGraph`), so
+    that the search's and the connectivities' peak memory do not add up.
     """
     if knn_transformer(n_obs) == "sklearn":
         return "sklearn"
     from ._knn import KnnGraphTransformer  # numba-compiled: imported on use
 
-    return KnnGraphTransformer(
+    search = KnnGraphTransformer(
         n_neighbors=n_neighbors, metric="euclidean", metric_kwds={}, random_state=random_state
     )
+    if x is None:
+        return search
+    from ._precomputed_knn import PrecomputedKnnGraph, release_memory
 
+    graph = search.fit_transform(x)
+    del search
+    release_memory()
+    return PrecomputedKnnGraph(graph, n_neighbors)
