@@ -253,24 +253,23 @@ class MOSAICVIModule(BaseModuleClass):
             )
         return tensors[group_by].long().view(-1)
 
-    def reconstruction(self, tensors, px, x: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def reconstruction(self, tensors, px, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Masked negative log-likelihood per modality ``(batch,)``: 0 where a cell lacks it.
 
-        ``x``: the cleaned minibatch per modality (``inference_outputs["x"]``), so that the
-        loss does not clean it a second time; ``None`` cleans ``tensors`` here.
+        ``x``: the minibatch per modality as the inference cleaned it (``inference_outputs["x"]``),
+        so that the loss does not clean it a second time.
         """
         mask = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY].bool()
         rec = {}
         for j, m in enumerate(self.modalities):
-            x_m = x[m] if x is not None else self._clean(tensors, m, j)
-            ll = px[m].log_prob(x_m).sum(-1)
+            ll = px[m].log_prob(x[m]).sum(-1)
             rec[m] = torch.where(mask[:, j], -ll, torch.zeros_like(ll))
         return rec
 
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0,
              epoch: int | None = None):
         mask = tensors[MOSAICVI_REGISTRY_KEYS.MASK_KEY].bool()
-        rec = self.reconstruction(tensors, generative_outputs["px"], inference_outputs.get("x"))
+        rec = self.reconstruction(tensors, generative_outputs["px"], inference_outputs["x"])
         qz = inference_outputs["qz"]
         kl_bio = kl_standard_normal(qz)
         kl = {"kl_bio": kl_bio}

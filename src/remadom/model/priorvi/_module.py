@@ -157,7 +157,7 @@ class PRIORVIModule(MOSAICVIModule):
     def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0):
         """Masked reconstruction + per-modality KL to the learned priors (+ ``z_tech`` KL)."""
         mask = tensors[PRIORVI_REGISTRY_KEYS.MASK_KEY].bool()
-        rec = self.reconstruction(tensors, generative_outputs["px"], inference_outputs.get("x"))
+        rec = self.reconstruction(tensors, generative_outputs["px"], inference_outputs["x"])
         kl = {}
         for j, m in enumerate(self.modalities):
             b = inference_outputs["blocks"][m]
