@@ -46,6 +46,8 @@ SETTINGS = {
     "n_latent_10": {"model": {"n_latent": 10}},
     "n_latent_30": {"model": {"n_latent": 30}},
     "hops_0_1+n_latent_30": {"setup": {"hops": (0, 1)}, "model": {"n_latent": 30}},
+    # graphs: the spatial graph alone (no feature kNN graph, SpatialGlue's second view)
+    "no_feature_graph": {"setup": {"use_feature_graph": False}},
 }
 
 

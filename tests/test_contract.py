@@ -89,7 +89,7 @@ def _set_up(cls):
 DOCUMENTED = {
     "uns": {"_scvi_uuid", "_scvi_manager_uuid", "morphovi_nan",
             "stereomm_radius_neighbors"},  # squidpy's record of the radius graph's parameters
-    "obsp": {"feature_connectivities", "feature_distances",  # URMF's feature graph, when missing
+    "obsp": {"feature_connectivities",  # URMF's feature graph, when missing
              "stereomm_radius_connectivities", "stereomm_radius_distances"},  # STEREOMM's graph
 }
 
