@@ -41,6 +41,7 @@ SETTINGS = {
     "one_hidden_layer": {"hidden_dims": (2048,)},
     "n_latent_30": {"n_latent": 30},
     "n_dims_500": {"setup_kwargs": {"n_dims": 500}},
+    "hvg200_none": {"setup_kwargs": {"scale": "none"}},  # log-normalised HVGs, not z-scored
     "n_latent_30+n_dims_500": {"n_latent": 30, "setup_kwargs": {"n_dims": 500}},
     # training length and learning rate (the reference's 100 epochs at lr 1e-4, full graph)
     "epochs_30": {"train_kwargs": {"max_epochs": 30}},
