@@ -583,6 +583,9 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             Spots per inference minibatch (default 1024).
         readout_hops
             Override the model's ``readout_hops`` for this call (0: the posterior mean itself).
+            Use 0 for cell types rather than domains. On STARmap cell-type labels (3 seeds) the
+            posterior mean scored Leiden ARI 0.41, and the one-hop readout 0.17
+            (``docs/urmf.md``).
 
         Returns
         -------
