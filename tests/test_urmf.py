@@ -299,3 +299,16 @@ def test_standardisation_kept_in_registry(toy_mdata):
     assert z_new.shape == z.shape and not np.allclose(z_new, z, atol=1e-3)
     np.testing.assert_allclose(model.get_latent_representation(adata=toy_mdata.copy(), readout_hops=0), z,
                                rtol=1e-5, atol=1e-5)
+
+
+def test_feature_graphs_do_not_depend_on_the_modality_order(toy_mdata):
+    """Setup builds the missing feature graphs first, widest representation first: each
+    modality's graph is the same whichever order the modalities are given in."""
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    other = toy_mdata.copy()
+    URMF.setup_mudata(toy_mdata, modalities=["rna", "prot"], layers={"rna": "X_pca"})
+    URMF.setup_mudata(other, modalities=["prot", "rna"], layers={"rna": "X_pca"})
+    for m in ("rna", "prot"):
+        a, b = toy_mdata[m].obsp["feature_connectivities"], other[m].obsp["feature_connectivities"]
+        assert a.shape == (120, 120) and a.nnz > 0
+        assert (a != b).nnz == 0, m
