@@ -312,3 +312,23 @@ def test_feature_graphs_do_not_depend_on_the_modality_order(toy_mdata):
         a, b = toy_mdata[m].obsp["feature_connectivities"], other[m].obsp["feature_connectivities"]
         assert a.shape == (120, 120) and a.nnz > 0
         assert (a != b).nnz == 0, m
+
+
+def test_default_batch_size_doubles_where_the_epoch_floor_binds(toy_mdata, monkeypatch):
+    from scvi.model.base import UnsupervisedTrainingMixin
+
+    from remadom.model.urmf import _model
+
+    assert _model.default_batch_size(6_399) == 256
+    assert _model.default_batch_size(6_400) == 512
+    assert _model.default_batch_size(1_000_000) == 512
+    seen = {}
+    monkeypatch.setattr(UnsupervisedTrainingMixin, "train", lambda self, **kw: seen.update(kw))
+    remadom.data.spatial_graph(toy_mdata, n_neighs=4)
+    URMF.setup_mudata(toy_mdata, modalities=["rna"], layers={"rna": "X_pca"})
+    model = URMF(toy_mdata)
+    monkeypatch.setattr(_model, "default_batch_size", lambda n_obs: n_obs + 1)
+    model.train(max_epochs=1)
+    assert seen["batch_size"] == toy_mdata.n_obs + 1
+    model.train(max_epochs=1, batch_size=64)
+    assert seen["batch_size"] == 64

@@ -60,6 +60,17 @@ MuDataLayerField = MuDataWrapper(LayerField)
 _LIKELIHOODS = MEAN_DECODER_LIKELIHOODS  # the names of remadom.nn.DECODERS, in the likelihood registry
 
 
+def default_batch_size(n_obs: int) -> int:
+    """URMF's default minibatch size for ``n_obs`` spots: 256, or 512 from 6,400 spots up.
+
+    From 6,400 spots the default length is the floor of 50 epochs, and 50 passes of 256 spots
+    take ``50 n_obs / 256 > 1250`` steps. 512-spot minibatches keep the passes and halve the
+    steps: on MOp (10,309 nuclei, 5 seeds) Leiden / k-means ARI 0.393 / 0.388 against
+    0.398 / 0.370 at 256, and 19 s instead of 26 s of training at 10,000 spots.
+    """
+    return 512 if n_obs >= 6_400 else 256
+
+
 def _dense(x) -> np.ndarray:
     # a backed modality (remadom.data.BackedRows) is read block by block: the input is dense anyway
     dense = sp.issparse(x) or isinstance(x, BackedRows)
@@ -463,7 +474,7 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
     def train(
         self,
         max_epochs: int | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         train_size: float = 1.0,
         validation_size: float | None = None,
         early_stopping: bool = False,
@@ -482,7 +493,11 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
             256 spots, but at least 50 passes over the data (on MOp's 10,309 nuclei, 32 epochs
             scored Leiden ARI 0.02-0.04 lower than 50) and at most 400.
         batch_size
-            Spots per minibatch.
+            Spots per minibatch. Default 256 below 6,400 spots and 512 from 6,400 up, the sizes at
+            which the 50-epoch floor of ``max_epochs`` binds. There 50 passes of 256 spots would
+            take more than the 1250 steps. On MOp (10,309 nuclei, RNA + ATAC, 5 seeds), 512
+            scored Leiden / k-means ARI 0.393 / 0.388 against 0.398 / 0.370 at 256, in half the
+            steps (``benchmarks/README.md``).
         train_size
             Fraction of spots used for training (default all: spatial domains are transductive).
         validation_size, early_stopping
@@ -523,6 +538,8 @@ class URMF(RemadomModelMixin, PosteriorPredictiveMixin, UnsupervisedTrainingMixi
         """
         if max_epochs is None:
             max_epochs = int(np.clip(np.ceil(320_000 / self.adata.n_obs), 50, 400))
+        if batch_size is None:
+            batch_size = default_batch_size(self.adata.n_obs)
         plan_kwargs = {"lr": 2e-3, "weight_decay": 1e-5, **(plan_kwargs or {})}
         from remadom.train import prepare_trainer
 
